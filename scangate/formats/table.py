@@ -1,0 +1,71 @@
+"""The terminal table: findings that matter first, allowlist warnings, then the verdict line."""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from scangate.formats._common import sort_key, versions, where
+from scangate.gate import Decision, GateResult, Verdict
+
+HEADERS = ("Severity", "Kind", "ID", "Target", "Package / location", "Installed -> fixed", "Decision")
+
+
+class TableFormat:
+    def __init__(self, *, show_all: bool = False) -> None:
+        self.show_all = show_all
+
+    def render(self, result: GateResult) -> str:
+        decided = result.decided()
+        shown = [d for d in decided if self.show_all or d.decision is not Decision.BELOW_THRESHOLD]
+        shown.sort(key=sort_key)
+        lines: list[str] = []
+        if shown:
+            rows = [
+                (
+                    d.finding.severity.value,
+                    d.finding.kind.value,
+                    d.finding.id,
+                    d.finding.target,
+                    where(d.finding),
+                    versions(d.finding),
+                    d.decision.value if d.decision is not Decision.ALLOWED else "allowed",
+                )
+                for d in shown
+            ]
+            lines.append(tabulate(rows, headers=HEADERS, tablefmt="simple", disable_numparse=True))
+            lines.append("")
+        hidden = len(decided) - len(shown)
+        if hidden:
+            lines.append(f"{hidden} findings below their fail-on threshold not shown (--all lists them)")
+        for d in shown:
+            if d.decision is Decision.FAIL and d.entry is not None:
+                lines.append(f"expired: {d.finding.id} in {d.finding.target}: {d.reason}")
+        lines.extend(allowlist_lines(result))
+        lines.append(verdict_line(result))
+        return "\n".join(lines) + "\n"
+
+
+def allowlist_lines(result: GateResult) -> list[str]:
+    out = []
+    for status in result.allowlist.expired:
+        out.append(f"warning: allow entry expired: {status.entry.describe()}")
+    for status in result.allowlist.expiring:
+        out.append(
+            f"warning: allow entry expires in {status.days_left} days: {status.entry.describe()}"
+        )
+    for status in result.allowlist.unused:
+        out.append(f"warning: allow entry matched nothing: {status.entry.describe()}")
+    return out
+
+
+def verdict_line(result: GateResult) -> str:
+    s = result.summary
+    detail = ", ".join(f"{n} {k}" for k, n in sorted(s.failing_by_kind.items()) if n)
+    head = "PASS" if result.verdict is Verdict.PASS else "FAIL"
+    counts = [
+        f"{s.failing} failing" + (f" ({detail})" if detail else ""),
+        f"{s.allowed} allowed",
+        f"{s.by_decision.get(Decision.UNFIXED.value, 0)} unfixed",
+        f"{s.by_decision.get(Decision.BELOW_THRESHOLD.value, 0)} below threshold",
+    ]
+    return f"{head}: {s.total} findings: {', '.join(counts)} (policy: {result.policy.name})"

@@ -1,0 +1,1 @@
+"""Test-support helpers: a Trivy DB writer, image builders and loopback services."""
