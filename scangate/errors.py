@@ -62,7 +62,9 @@ class InstallError(ScannerError):
 class TrivyRunError(ScannerError):
     """Trivy exited non-zero, timed out, was killed or wrote no usable output."""
 
-    def __init__(self, message: str, argv: list[str], returncode: int | None, stderr_tail: str) -> None:
+    def __init__(
+        self, message: str, argv: list[str], returncode: int | None, stderr_tail: str
+    ) -> None:
         super().__init__(message)
         self.argv = argv
         self.returncode = returncode

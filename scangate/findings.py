@@ -9,10 +9,10 @@ import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     UNKNOWN = "UNKNOWN"
     LOW = "LOW"
     MEDIUM = "MEDIUM"
@@ -38,10 +38,10 @@ _SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
 SEVERITIES_DESCENDING: tuple[Severity, ...] = tuple(reversed(Severity))
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     VULNERABILITY = "vulnerability"
     MISCONFIGURATION = "misconfiguration"
-    SECRET = "secret"
+    SECRET = "secret"  # noqa: S105 - a finding kind, not a password
     LICENSE = "license"
 
 

@@ -9,21 +9,21 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 
 from scangate.findings import Finding, Kind, ScanRun, Severity, match_key
 from scangate.policy import AllowEntry, Policy
 
 
-class Decision(str, Enum):
+class Decision(StrEnum):
     FAIL = "fail"
     ALLOWED = "allowed"
     BELOW_THRESHOLD = "below-threshold"
     UNFIXED = "unfixed"
 
 
-class Verdict(str, Enum):
-    PASS = "pass"
+class Verdict(StrEnum):
+    PASS = "pass"  # noqa: S105 - a verdict, not a password
     FAIL = "fail"
 
 
@@ -124,7 +124,9 @@ def _decide(
             continue
         return Decided(finding, Decision.ALLOWED, entry.reason, entry)
     if finding.suppressed_by_trivy:
-        return Decided(finding, Decision.ALLOWED, f"suppressed by Trivy: {finding.suppressed_by_trivy}")
+        return Decided(
+            finding, Decision.ALLOWED, f"suppressed by Trivy: {finding.suppressed_by_trivy}"
+        )
 
     threshold = policy.fail_on[finding.kind]
     if threshold is None:

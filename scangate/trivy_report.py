@@ -181,7 +181,9 @@ class Result:
     misconfigurations: list[Misconfiguration] | None = Field(None, alias="Misconfigurations")
     secrets: list[Secret] | None = Field(None, alias="Secrets")
     licenses: list[License] | None = Field(None, alias="Licenses")
-    modified_findings: list[ModifiedFinding] | None = Field(None, alias="ExperimentalModifiedFindings")
+    modified_findings: list[ModifiedFinding] | None = Field(
+        None, alias="ExperimentalModifiedFindings"
+    )
 
 
 @dataclass(slots=True, frozen=True, config=_CONFIG)
@@ -359,12 +361,16 @@ def _severity_cvss(vuln: Vulnerability) -> float | None:
 def _vulnerability(
     target: str, vuln: Vulnerability, packages: dict[str, Package], file_target: bool
 ) -> Finding:
-    pkg = packages.get(vuln.pkg_id or "") or packages.get(f"{vuln.pkg_name}@{vuln.installed_version}")
+    pkg = packages.get(vuln.pkg_id or "") or packages.get(
+        f"{vuln.pkg_name}@{vuln.installed_version}"
+    )
     location: Location | None = None
     path = vuln.pkg_path or (target if file_target else None)
     if path:
         line = pkg.locations[0] if pkg and pkg.locations else None
-        location = Location(path, line.start_line if line else None, line.end_line if line else None)
+        location = Location(
+            path, line.start_line if line else None, line.end_line if line else None
+        )
     purl = vuln.purl or (pkg.identifier.purl if pkg and pkg.identifier else None)
     return Finding(
         kind=Kind.VULNERABILITY,

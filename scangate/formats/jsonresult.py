@@ -50,9 +50,7 @@ def result_document(result: GateResult) -> dict[str, Any]:
             "by_decision": s.by_decision,
             "by_kind": s.by_kind_severity,
         },
-        "findings": [
-            _finding(d, r.run.artifact.name) for r in result.runs for d in r.decided
-        ],
+        "findings": [_finding(d, r.run.artifact.name) for r in result.runs for d in r.decided],
         "allowlist": {
             "expired": [_entry(e) for e in result.allowlist.expired],
             "expiring": [_entry(e) for e in result.allowlist.expiring],

@@ -7,7 +7,15 @@ from tabulate import tabulate
 from scangate.formats._common import sort_key, versions, where
 from scangate.gate import Decision, GateResult, Verdict
 
-HEADERS = ("Severity", "Kind", "ID", "Target", "Package / location", "Installed -> fixed", "Decision")
+HEADERS = (
+    "Severity",
+    "Kind",
+    "ID",
+    "Target",
+    "Package / location",
+    "Installed -> fixed",
+    "Decision",
+)
 
 
 class TableFormat:
@@ -36,7 +44,9 @@ class TableFormat:
             lines.append("")
         hidden = len(decided) - len(shown)
         if hidden:
-            lines.append(f"{hidden} findings below their fail-on threshold not shown (--all lists them)")
+            lines.append(
+                f"{hidden} findings below their fail-on threshold not shown (--all lists them)"
+            )
         for d in shown:
             if d.decision is Decision.FAIL and d.entry is not None:
                 lines.append(f"expired: {d.finding.id} in {d.finding.target}: {d.reason}")
