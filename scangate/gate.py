@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
+from scangate.baseline import Baseline, BaselineEntry
 from scangate.findings import Finding, Kind, ScanRun, Severity, match_key
 from scangate.policy import AllowEntry, Policy
 
@@ -20,6 +21,7 @@ class Decision(StrEnum):
     ALLOWED = "allowed"
     BELOW_THRESHOLD = "below-threshold"
     UNFIXED = "unfixed"
+    KNOWN = "known"
 
 
 class Verdict(StrEnum):
@@ -79,21 +81,40 @@ class GateResult:
     runs: list[RunResult]
     allowlist: AllowlistReport
     summary: Summary
+    baseline: Baseline | None = None
+    # Baseline entries no finding matched this time: fixed, or gone.
+    baseline_fixed: list[BaselineEntry] = field(default_factory=list)
 
     def decided(self) -> list[Decided]:
         return [d for run in self.runs for d in run.decided]
 
 
-def evaluate(runs: list[ScanRun], policy: Policy, today: date) -> GateResult:
-    """Decide every finding of every run with one policy; the verdict fails if any finding does."""
+def evaluate(
+    runs: list[ScanRun], policy: Policy, today: date, baseline: Baseline | None = None
+) -> GateResult:
+    """Decide every finding of every run with one policy; the verdict fails if any finding does.
+
+    With a baseline, a finding whose fingerprint it holds is `known`: reported, never failing.
+    """
     by_key: dict[str, list[AllowEntry]] = defaultdict(list)
     for entry in policy.allow:
         by_key[entry.key].append(entry)
     matched: Counter[int] = Counter()
+    known = baseline.fingerprints if baseline else frozenset()
+    seen: set[str] = set()
 
     results = []
     for run in runs:
-        decided = [_decide(f, policy, today, by_key, matched) for f in run.findings]
+        decided = []
+        for finding in run.findings:
+            d = _decide(finding, policy, today, by_key, matched)
+            if finding.fingerprint in known:
+                seen.add(finding.fingerprint)
+                if d.decision is Decision.FAIL:
+                    d = Decided(
+                        finding, Decision.KNOWN, f"in the baseline {baseline and baseline.path}"
+                    )
+            decided.append(d)
         results.append(RunResult(run=run, decided=decided))
 
     summary = _summarize(results)
@@ -104,6 +125,10 @@ def evaluate(runs: list[ScanRun], policy: Policy, today: date) -> GateResult:
         runs=results,
         allowlist=_allowlist(policy, today, matched),
         summary=summary,
+        baseline=baseline,
+        baseline_fixed=[e for e in baseline.entries if e.fingerprint not in seen]
+        if baseline
+        else [],
     )
 
 

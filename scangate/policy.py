@@ -14,6 +14,7 @@ from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -70,6 +71,11 @@ class AllowRulesSpec(_Strict):
 
 
 class AllowEntrySpec(_Strict):
+    # Stripped before the length check, so `reason: "  "` is as empty as `reason: ""`.
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, frozen=True, str_strip_whitespace=True
+    )
+
     id: str = Field(min_length=1)
     reason: str = Field(min_length=1)
     expires: date | None = None
@@ -108,6 +114,8 @@ class AllowEntry:
     targets: tuple[str, ...] = ()
     packages: tuple[str, ...] = ()
     owner: str | None = None
+    # From `.trivyignore.yaml`: package URLs matched the way Trivy matches them (`_purl_matches`).
+    purls: tuple[str, ...] = ()
     _target_patterns: tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
     _package_patterns: tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
 
@@ -128,6 +136,12 @@ class AllowEntry:
     def matches_scope(self, finding: Finding) -> bool:
         """Whether the finding is in the entry's targets and packages (the ID is matched by key)."""
         if self._target_patterns and not _target_matches(self._target_patterns, finding):
+            return False
+        if (
+            self.purls
+            and finding.purl
+            and not any(_purl_matches(p, finding.purl) for p in self.purls)
+        ):
             return False
         if self._package_patterns:
             name = finding.package or ""
@@ -208,6 +222,7 @@ class Policy:
                     **({"targets": list(e.targets)} if e.targets else {}),
                     **({"packages": list(e.packages)} if e.packages else {}),
                     **({"owner": e.owner} if e.owner else {}),
+                    **({"purls": list(e.purls)} if e.purls else {}),
                     "from": e.origin,
                 }
                 for e in self.allow
@@ -296,7 +311,7 @@ def _read_spec(path: Path, label: str) -> PolicySpec:
             f"{label}: no such policy file; give a path to a YAML file or a built-in name ({names})"
         )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = _load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -316,6 +331,28 @@ def _read_spec(path: Path, label: str) -> PolicySpec:
         return PolicySpec.model_validate(raw)
     except ValidationError as exc:
         raise PolicyError(_describe_error(label, raw, exc)) from None
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML in which an impossible date (`2025-13-01`) stays a string.
+
+    PyYAML's own timestamp constructor raises a bare ValueError for it, outside YAMLError;
+    as a string it reaches validation, whose error names the file and the entry.
+    """
+
+
+def _timestamp_or_text(loader: yaml.SafeLoader, node: yaml.Node) -> object:
+    try:
+        return loader.construct_yaml_timestamp(node)  # type: ignore[arg-type]
+    except ValueError:
+        return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _describe_error(label: str, raw: dict[str, Any], exc: ValidationError) -> str:
@@ -340,7 +377,10 @@ def _describe_error(label: str, raw: dict[str, Any], exc: ValidationError) -> st
         value = err.get("input")
         return f"{label}: {where}: expires {value!r} is not a date: write it as YYYY-MM-DD"
     if key in ("reason", "id") and err["type"] == "string_too_short":
-        return f"{label}: {where}: '{key}' is empty: say why the finding is accepted"
+        fix = {"id": "name the CVE, check or rule ID to allow"}.get(
+            key, "say why the finding is accepted"
+        )
+        return f"{label}: {where}: '{key}' is empty: {fix}"
     msg = str(err["msg"]).removeprefix("Value error, ")
     return f"{label}: {where}: {msg}"
 
@@ -466,7 +506,7 @@ _YAML_SECTIONS = ("vulnerabilities", "misconfigurations", "secrets", "licenses")
 
 def _ignore_yaml(path: Path, text: str) -> list[AllowEntry]:
     try:
-        raw = yaml.safe_load(text) or {}
+        raw = _load_yaml(text) or {}
     except yaml.YAMLError as exc:
         raise PolicyError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
@@ -482,7 +522,12 @@ def _ignore_yaml(path: Path, text: str) -> list[AllowEntry]:
                 raise PolicyError(f"{where}: each entry needs an 'id'")
             expires = item.get("expired_at")
             if isinstance(expires, str):
-                expires = _ignore_date(path, i, expires)
+                try:
+                    expires = date.fromisoformat(expires)
+                except ValueError:
+                    raise PolicyError(
+                        f"{where}: expired_at {expires!r} is not a date: write it as YYYY-MM-DD"
+                    ) from None
             elif expires is not None and not isinstance(expires, date):
                 raise PolicyError(f"{where}: expired_at must be a date YYYY-MM-DD")
             purls = item.get("purls") or []
@@ -493,13 +538,37 @@ def _ignore_yaml(path: Path, text: str) -> list[AllowEntry]:
                     origin=where,
                     expires=expires,
                     targets=tuple(str(p) for p in item.get("paths") or []),
-                    packages=tuple(_purl_name(str(p)) for p in purls),
+                    purls=tuple(str(p) for p in purls),
                 )
             )
     return entries
 
 
-def _purl_name(purl: str) -> str:
-    """`pkg:deb/debian/libssl1.1@1.1.1n` -> `libssl1.1`."""
-    body = purl.split("?", 1)[0].split("#", 1)[0].split("@", 1)[0]
-    return body.rsplit("/", 1)[-1]
+def _purl_parts(purl: str) -> tuple[str, str, str, str, dict[str, str], str]:
+    """`pkg:type/namespace/name@version?qualifiers#subpath`, each part percent-decoded."""
+    body, _, subpath = purl.removeprefix("pkg:").partition("#")
+    body, _, query = body.partition("?")
+    body, _, version = body.rpartition("@") if "@" in body else (body, "", "")
+    kind, _, path = body.strip("/").partition("/")
+    namespace, _, name = path.rpartition("/")
+    kind = kind.lower()
+    name = unquote(name)
+    if kind == "pypi":  # PyPI names are case-blind and `_` is `-` (the purl spec; Trivy agrees)
+        name = name.lower().replace("_", "-")
+    qualifiers = dict(
+        (k.lower(), unquote(v)) for k, _, v in (q.partition("=") for q in query.split("&") if q)
+    )
+    return kind, unquote(namespace), name, unquote(version), qualifiers, subpath.strip("/")
+
+
+def _purl_matches(constraint: str, purl: str) -> bool:
+    """Trivy's rule: type, namespace and name equal; version and subpath equal when the
+    constraint has them; every qualifier of the constraint present in the finding's purl."""
+    c_kind, c_ns, c_name, c_version, c_qual, c_sub = _purl_parts(constraint)
+    kind, ns, name, version, qual, sub = _purl_parts(purl)
+    return (
+        (c_kind, c_ns, c_name) == (kind, ns, name)
+        and (not c_version or c_version == version)
+        and (not c_sub or c_sub == sub)
+        and all(qual.get(k) == v for k, v in c_qual.items())
+    )

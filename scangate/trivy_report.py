@@ -234,12 +234,24 @@ def parse_report(data: bytes, source: str) -> Report:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _REPORT.validate_json(data)
+        report = _REPORT.validate_json(data)
     except ValidationError as exc:
         raise ReportError(_describe(exc, data, source)) from None
     finally:
         if gc_was_enabled:
             gc.enable()
+    # A report that validates can still be another schema's (1, or a future 3): its fields
+    # may mean something else, so refuse it rather than gate on a misreading.
+    if report.schema_version != SUPPORTED_SCHEMA_VERSION:
+        raise ReportError(_wrong_schema(source, report.schema_version))
+    return report
+
+
+def _wrong_schema(source: str, version: object) -> str:
+    return (
+        f"{source}: SchemaVersion is {version}, scangate reads "
+        f"{SUPPORTED_SCHEMA_VERSION}: use Trivy 0.20 or newer with --format json"
+    )
 
 
 def _describe(exc: ValidationError, data: bytes, source: str) -> str:
@@ -251,19 +263,22 @@ def _describe(exc: ValidationError, data: bytes, source: str) -> str:
             f"{source}: not a readable Trivy JSON report ({detail}): {hint}; "
             "re-run trivy with --format json"
         )
-    if first["type"] == "model_type":
+    # Pydantic dataclasses report a non-object as `dataclass_type` (not `model_type`); at the
+    # top level (empty loc) that is a JSON array, string, number or null.
+    if not first["loc"] and first["type"] in ("model_type", "dataclass_type"):
         return f"{source}: not a Trivy JSON report (the top level is not an object)"
-    header = TypeAdapter(_Header).validate_json(data)
+    try:
+        header = TypeAdapter(_Header).validate_json(data)
+    except ValidationError:
+        where = _json_path(first["loc"]) or "top level"
+        return f"{source}: field {where}: {first['msg']}; is this an unmodified Trivy JSON report?"
     if header.schema_version is None:
         return (
             f"{source}: not a Trivy JSON report: SchemaVersion is missing "
             "(SARIF, CycloneDX or table output?); re-run trivy with --format json"
         )
     if header.schema_version != SUPPORTED_SCHEMA_VERSION:
-        return (
-            f"{source}: SchemaVersion is {header.schema_version}, scangate reads "
-            f"{SUPPORTED_SCHEMA_VERSION}: use Trivy 0.20 or newer with --format json"
-        )
+        return _wrong_schema(source, header.schema_version)
     where = _json_path(first["loc"])
     return f"{source}: field {where}: {first['msg']}; is this an unmodified Trivy JSON report?"
 

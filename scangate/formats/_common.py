@@ -9,7 +9,8 @@ DECISION_ORDER = {
     Decision.FAIL: 0,
     Decision.ALLOWED: 1,
     Decision.UNFIXED: 2,
-    Decision.BELOW_THRESHOLD: 3,
+    Decision.KNOWN: 3,
+    Decision.BELOW_THRESHOLD: 4,
 }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from scangate import __version__
 from scangate.findings import Finding
-from scangate.gate import Decided, EntryStatus, GateResult
+from scangate.gate import Decided, Decision, EntryStatus, GateResult
 
 SCHEMA = "scangate/result/v1"
 
@@ -50,6 +50,19 @@ def result_document(result: GateResult) -> dict[str, Any]:
             "by_decision": s.by_decision,
             "by_kind": s.by_kind_severity,
         },
+        "baseline": (
+            {
+                "path": result.baseline.path,
+                "known": s.by_decision.get(Decision.KNOWN.value, 0),
+                "new": s.failing,
+                "fixed": [
+                    {"fingerprint": e.fingerprint, "kind": e.kind, "id": e.id, "target": e.target}
+                    for e in result.baseline_fixed
+                ],
+            }
+            if result.baseline
+            else None
+        ),
         "findings": [_finding(d, r.run.artifact.name) for r in result.runs for d in r.decided],
         "allowlist": {
             "expired": [_entry(e) for e in result.allowlist.expired],

@@ -78,4 +78,8 @@ def verdict_line(result: GateResult) -> str:
         f"{s.by_decision.get(Decision.UNFIXED.value, 0)} unfixed",
         f"{s.by_decision.get(Decision.BELOW_THRESHOLD.value, 0)} below threshold",
     ]
+    if result.baseline is not None:
+        counts.insert(1, f"{s.by_decision.get(Decision.KNOWN.value, 0)} known")
+        if result.baseline_fixed:
+            counts.append(f"{len(result.baseline_fixed)} baseline entries no longer found")
     return f"{head}: {s.total} findings: {', '.join(counts)} (policy: {result.policy.name})"

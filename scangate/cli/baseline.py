@@ -1,0 +1,116 @@
+"""`scangate baseline create|update`: record today's findings so only new ones fail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from scangate import baseline as baseline_file
+from scangate.cli._app import baseline_app
+from scangate.cli._common import CacheDirOpt, NoInstallOpt, TrivyOpt, write_atomic
+from scangate.cli.check import read_runs
+from scangate.cli.scan import (
+    DbRepoOpt,
+    MaxDbAgeOpt,
+    OfflineOpt,
+    ScanArgs,
+    ScannersOpt,
+    ServerOpt,
+    SkipDirsOpt,
+    SkipFilesOpt,
+    TimeoutOpt,
+    run_scans,
+)
+from scangate.errors import UsageError
+from scangate.findings import ScanRun
+from scangate.trivy_run import Target
+
+OutputOpt = Annotated[
+    Path,
+    typer.Option(
+        "--output", "-o", envvar="SCANGATE_BASELINE", metavar="PATH", help="The baseline file."
+    ),
+]
+ReportOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--report",
+        metavar="REPORT",
+        help="Build the baseline from Trivy JSON report(s) instead of scanning (repeatable).",
+    ),
+]
+PathArg = Annotated[Path, typer.Argument(help="The directory to scan.")]
+
+
+def _current_runs(ctx: typer.Context, path: Path, reports: list[str] | None) -> list[ScanRun]:
+    if reports:
+        return read_runs(reports)
+    if not path.is_dir():
+        raise UsageError(f"{path}: no such directory to scan")
+    args = ScanArgs.from_params(ctx.params)
+    target = Target("fs", str(path.resolve()), name=str(path))
+    return [o.run for o in run_scans([target], args, args.options(), quiet=False)]
+
+
+@baseline_app.command("create")
+def baseline_create(
+    ctx: typer.Context,
+    path: PathArg = Path(),
+    output: OutputOpt = baseline_file.DEFAULT_PATH,
+    report: ReportOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing baseline file.")
+    ] = False,
+    trivy: TrivyOpt = None,
+    cache_dir: CacheDirOpt = None,
+    no_install: NoInstallOpt = False,
+    scanners: ScannersOpt = None,
+    skip_dirs: SkipDirsOpt = None,
+    skip_files: SkipFilesOpt = None,
+    timeout: TimeoutOpt = "600s",
+    db_repository: DbRepoOpt = None,
+    server: ServerOpt = None,
+    offline: OfflineOpt = False,
+    max_db_age: MaxDbAgeOpt = 7,
+) -> None:
+    """Scan PATH (or read --report files) and record every finding's fingerprint."""
+    if output.exists() and not force:
+        raise UsageError(
+            f"{output} exists: use `scangate baseline update` to rewrite it, or --force"
+        )
+    runs = _current_runs(ctx, path, report)
+    recorded = baseline_file.from_runs(runs, str(output))
+    write_atomic(output, baseline_file.render(recorded))
+    typer.echo(f"{output}: recorded {len(recorded.entries)} findings")
+
+
+@baseline_app.command("update")
+def baseline_update(
+    ctx: typer.Context,
+    path: PathArg = Path(),
+    output: OutputOpt = baseline_file.DEFAULT_PATH,
+    report: ReportOpt = None,
+    trivy: TrivyOpt = None,
+    cache_dir: CacheDirOpt = None,
+    no_install: NoInstallOpt = False,
+    scanners: ScannersOpt = None,
+    skip_dirs: SkipDirsOpt = None,
+    skip_files: SkipFilesOpt = None,
+    timeout: TimeoutOpt = "600s",
+    db_repository: DbRepoOpt = None,
+    server: ServerOpt = None,
+    offline: OfflineOpt = False,
+    max_db_age: MaxDbAgeOpt = 7,
+) -> None:
+    """Rescan and rewrite the baseline: fixed findings leave it, new ones join it."""
+    old = baseline_file.load(output).fingerprints if output.exists() else frozenset()
+    runs = _current_runs(ctx, path, report)
+    recorded = baseline_file.from_runs(runs, str(output))
+    write_atomic(output, baseline_file.render(recorded))
+    added = len(recorded.fingerprints - old)
+    removed = len(old - recorded.fingerprints)
+    typer.echo(
+        f"{output}: {len(recorded.entries)} findings ({added} added, {removed} no longer found)"
+    )

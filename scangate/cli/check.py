@@ -1,0 +1,93 @@
+"""`scangate check` (gate existing Trivy reports) and `scangate policy check`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from scangate.cli._app import app, policy_app
+from scangate.cli._common import (
+    AllOpt,
+    BaselineOpt,
+    FormatOpt,
+    GateArgs,
+    IgnorefileOpt,
+    JsonOpt,
+    OutputFormat,
+    PolicyOpt,
+    QuietOpt,
+    TodayOpt,
+    report,
+)
+from scangate.findings import ScanRun
+from scangate.gate import evaluate
+from scangate.trivy_report import load_report, parse_report, to_scan_run
+
+
+def read_runs(reports: Sequence[str]) -> list[ScanRun]:
+    runs = []
+    for name in reports:
+        if name == "-":
+            parsed = parse_report(sys.stdin.buffer.read(), "<stdin>")
+        else:
+            parsed = load_report(Path(name))
+        runs.append(to_scan_run(parsed))
+    return runs
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    reports: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="REPORT...",
+            help="Trivy JSON report(s) (`trivy ... --format json`); '-' reads stdin.",
+        ),
+    ],
+    policy: PolicyOpt = None,
+    ignorefile: IgnorefileOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    json_path: JsonOpt = None,
+    show_all: AllOpt = False,
+    today: TodayOpt = None,
+    quiet: QuietOpt = False,
+    baseline: BaselineOpt = None,
+) -> None:
+    """Gate existing Trivy JSON reports with a policy: one verdict for all of them.
+
+    Exit codes: 0 pass, 1 the gate failed, 2 usage or policy error, 3 a report could not be
+    used, 130 interrupted.
+    """
+    args = GateArgs.from_params(ctx.params)
+    day = args.day()
+    gate_policy = args.load_policy(Path.cwd(), day)
+    known = args.load_baseline()
+    runs = read_runs(reports)
+    report(evaluate(runs, gate_policy, day, known), args)
+
+
+@policy_app.command("check")
+def policy_check(
+    path: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[NAME|PATH]",
+            help="Policy file or built-in name. Default: the policy a scan would use.",
+        ),
+    ] = None,
+    policy: PolicyOpt = None,
+    ignorefile: IgnorefileOpt = None,
+    today: TodayOpt = None,
+) -> None:
+    """Validate a policy and print the effective policy after `extends` and ignore files."""
+    args = GateArgs(policy=path or policy, ignorefile=ignorefile, today=today)
+    effective = args.load_policy(Path.cwd(), args.day())
+    typer.echo(f"# effective policy from: {', '.join(effective.sources)}")
+    typer.echo(yaml.safe_dump(effective.to_dict(), sort_keys=False, allow_unicode=True), nl=False)
+    typer.echo(f"policy OK: {effective.name}", err=True)

@@ -1,0 +1,1 @@
+"""`scangate hook ...`: git hooks (being written)."""

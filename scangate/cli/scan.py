@@ -1,0 +1,323 @@
+"""`scangate scan fs` and `scangate scan image`: run Trivy once per target, then gate."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+import typer
+
+from scangate.cli._app import scan_app
+from scangate.cli._common import (
+    AllOpt,
+    BaselineOpt,
+    CacheDirOpt,
+    FormatOpt,
+    GateArgs,
+    IgnorefileOpt,
+    JsonOpt,
+    NoInstallOpt,
+    OutputFormat,
+    PolicyOpt,
+    QuietOpt,
+    TodayOpt,
+    TrivyOpt,
+    cache_dir,
+    find_trivy,
+    report,
+    warn,
+    write_atomic,
+)
+from scangate.errors import UsageError
+from scangate.gate import evaluate
+from scangate.trivy_run import ScanOptions, ScanOutcome, Target, parse_scanners, scan
+
+ScannersOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--scanners",
+        "--security-checks",
+        envvar="SCANGATE_SCANNERS",
+        metavar="LIST",
+        help="Comma-separated: vuln, misconfig, secret, license. Default: vuln,misconfig,secret.",
+    ),
+]
+SkipDirsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--skip-dirs", envvar="SCANGATE_SKIP_DIRS", help="Passed to Trivy (repeatable)."),
+]
+SkipFilesOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--skip-files", envvar="SCANGATE_SKIP_FILES", help="Passed to Trivy (repeatable)."
+    ),
+]
+TimeoutOpt = Annotated[
+    str,
+    typer.Option(
+        "--timeout", envvar="SCANGATE_TIMEOUT", help="Trivy's time limit: 300, 300s, 10m, 1h."
+    ),
+]
+DbRepoOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--db-repository",
+        envvar="SCANGATE_DB_REPOSITORY",
+        help="OCI repository of the vulnerability DB (repeatable; a mirror).",
+    ),
+]
+ServerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        envvar="SCANGATE_SERVER",
+        metavar="URL",
+        help="Use a Trivy server (client/server mode).",
+    ),
+]
+InsecureOpt = Annotated[
+    bool,
+    typer.Option("--insecure", envvar="SCANGATE_INSECURE", help="Allow a plain-HTTP registry."),
+]
+OfflineOpt = Annotated[
+    bool,
+    typer.Option(
+        "--offline",
+        envvar="SCANGATE_OFFLINE",
+        help="No downloads at all: the cached DB, Trivy's built-in checks, no version check.",
+    ),
+]
+MaxDbAgeOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-db-age",
+        envvar="SCANGATE_MAX_DB_AGE",
+        metavar="DAYS",
+        help="Refuse a cached vulnerability DB older than this when it is not updated.",
+    ),
+]
+RawReportOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--raw-report",
+        envvar="SCANGATE_RAW_REPORT",
+        metavar="PATH",
+        help="Keep Trivy's own JSON report here (a directory when scanning several images).",
+    ),
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanArgs:
+    """How to find and run Trivy, as given on the command line."""
+
+    trivy: Path | None = None
+    cache_dir: Path | None = None
+    no_install: bool = False
+    scanners: list[str] | None = None
+    skip_dirs: list[str] | None = None
+    skip_files: list[str] | None = None
+    timeout: str = "600s"
+    db_repository: list[str] | None = None
+    server: str | None = None
+    insecure: bool = False
+    offline: bool = False
+    max_db_age: int = 7
+    raw_report: Path | None = None
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Self:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in params.items() if k in names})
+
+    def options(self) -> ScanOptions:
+        return ScanOptions(
+            cache_dir=cache_dir(self.cache_dir),
+            scanners=parse_scanners(self.scanners) if self.scanners else ScanOptions.scanners,
+            skip_dirs=tuple(self.skip_dirs or ()),
+            skip_files=tuple(self.skip_files or ()),
+            timeout=_seconds(self.timeout),
+            db_repositories=tuple(self.db_repository or ()),
+            server=self.server,
+            insecure=self.insecure,
+            offline=self.offline,
+            max_db_age=timedelta(days=self.max_db_age),
+        )
+
+
+def _seconds(value: str) -> float:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", value)
+    if not match or float(match.group(1)) <= 0:
+        raise UsageError(f"--timeout {value!r}: write seconds or a duration like 300s, 10m, 1h")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+class Progress:
+    """A spinner with elapsed time on a terminal, plain start/finish lines in CI logs."""
+
+    FRAMES = "|/-\\"
+
+    def __init__(self, label: str, *, quiet: bool) -> None:
+        self.label = label
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.frame = 0
+
+    def __enter__(self) -> Self:
+        if not self.quiet and not self.tty:
+            typer.echo(f"scangate: running trivy {self.label}", err=True)
+        return self
+
+    def tick(self, elapsed: float) -> None:
+        if self.quiet or not self.tty:
+            return
+        self.frame = (self.frame + 1) % len(self.FRAMES)
+        sys.stderr.write(f"\r{self.FRAMES[self.frame]} trivy {self.label}  {elapsed:5.1f}s")
+        sys.stderr.flush()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tty and not self.quiet:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+    def done(self, seconds: float) -> None:
+        if not self.quiet:
+            typer.echo(f"scangate: trivy {self.label} finished in {seconds:.1f}s", err=True)
+
+
+def run_scans(
+    targets: list[Target], args: ScanArgs, options: ScanOptions, *, quiet: bool
+) -> list[ScanOutcome]:
+    """Find (or install) Trivy and run it once per target, in order."""
+    binary = find_trivy(args.trivy, options.cache_dir, no_install=args.no_install)
+    outcomes = []
+    for target in targets:
+        with Progress(target.label, quiet=quiet) as progress:
+            outcome = scan(
+                binary.path,
+                target,
+                options,
+                environ=os.environ,
+                now=datetime.now(UTC),
+                heartbeat=progress.tick,
+            )
+        progress.done(outcome.duration)
+        for message in outcome.warnings:
+            warn(message)
+        outcomes.append(outcome)
+    if args.raw_report is not None:
+        _write_raw_reports(args.raw_report, outcomes)
+    return outcomes
+
+
+def _write_raw_reports(raw_report: Path, outcomes: list[ScanOutcome]) -> None:
+    if len(outcomes) == 1:
+        write_atomic(raw_report, outcomes[0].raw.decode("utf-8"))
+        return
+    if not raw_report.is_dir():
+        raise UsageError(
+            f"--raw-report {raw_report}: with several targets, give an existing directory"
+        )
+    for n, outcome in enumerate(outcomes, start=1):
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", outcome.target.display).strip("_")
+        write_atomic(raw_report / f"{n:02d}-{name}.json", outcome.raw.decode("utf-8"))
+
+
+def scan_and_gate(targets: list[Target], root: Path, params: dict[str, Any]) -> None:
+    gate = GateArgs.from_params(params)
+    day = gate.day()
+    # Everything the user can get wrong is checked before Trivy runs for minutes.
+    policy = gate.load_policy(root, day)
+    known = gate.load_baseline()
+    scan_args = ScanArgs.from_params(params)
+    outcomes = run_scans(targets, scan_args, scan_args.options(), quiet=gate.quiet)
+    report(evaluate([o.run for o in outcomes], policy, day, known), gate)
+
+
+@scan_app.command("fs")
+def scan_fs(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="The directory to scan.")] = Path(),
+    policy: PolicyOpt = None,
+    ignorefile: IgnorefileOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    json_path: JsonOpt = None,
+    show_all: AllOpt = False,
+    today: TodayOpt = None,
+    quiet: QuietOpt = False,
+    baseline: BaselineOpt = None,
+    trivy: TrivyOpt = None,
+    cache_dir: CacheDirOpt = None,
+    no_install: NoInstallOpt = False,
+    scanners: ScannersOpt = None,
+    skip_dirs: SkipDirsOpt = None,
+    skip_files: SkipFilesOpt = None,
+    timeout: TimeoutOpt = "600s",
+    db_repository: DbRepoOpt = None,
+    server: ServerOpt = None,
+    insecure: InsecureOpt = False,
+    offline: OfflineOpt = False,
+    max_db_age: MaxDbAgeOpt = 7,
+    raw_report: RawReportOpt = None,
+) -> None:
+    """Scan a directory for vulnerabilities, misconfigurations and secrets in one Trivy run,
+    then gate the findings with the policy."""
+    if not path.is_dir():
+        raise UsageError(f"{path}: no such directory to scan")
+    target = Target("fs", str(path.resolve()), name=str(path))
+    scan_and_gate([target], path, ctx.params)
+
+
+@scan_app.command("image")
+def scan_image(
+    ctx: typer.Context,
+    refs: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[REF]...", help="Image references (registry/repo:tag)."),
+    ] = None,
+    input_: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--input",
+            envvar="SCANGATE_INPUT",
+            metavar="PATH",
+            help="An image tarball (docker save) or OCI layout directory (repeatable).",
+        ),
+    ] = None,
+    policy: PolicyOpt = None,
+    ignorefile: IgnorefileOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    json_path: JsonOpt = None,
+    show_all: AllOpt = False,
+    today: TodayOpt = None,
+    quiet: QuietOpt = False,
+    baseline: BaselineOpt = None,
+    trivy: TrivyOpt = None,
+    cache_dir: CacheDirOpt = None,
+    no_install: NoInstallOpt = False,
+    scanners: ScannersOpt = None,
+    skip_dirs: SkipDirsOpt = None,
+    skip_files: SkipFilesOpt = None,
+    timeout: TimeoutOpt = "600s",
+    db_repository: DbRepoOpt = None,
+    server: ServerOpt = None,
+    insecure: InsecureOpt = False,
+    offline: OfflineOpt = False,
+    max_db_age: MaxDbAgeOpt = 7,
+    raw_report: RawReportOpt = None,
+) -> None:
+    """Scan container images, by reference or from archives, each in its own Trivy run, and
+    gate them together: one verdict."""
+    targets = [Target("image", ref, name=ref) for ref in refs or ()]
+    for archive in input_ or ():
+        if not archive.exists():
+            raise UsageError(f"--input {archive}: no such image archive or OCI directory")
+        targets.append(Target("image", str(archive.resolve()), archive=True, name=str(archive)))
+    if not targets:
+        raise UsageError("scan image: name an image reference or give --input PATH")
+    scan_and_gate(targets, Path(), ctx.params)

@@ -1,0 +1,48 @@
+"""`scangate trivy which` and `scangate trivy install`."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from scangate.cli._app import trivy_app
+from scangate.cli._common import CacheDirOpt, TrivyOpt, cache_dir, download_url, warn
+from scangate.errors import TrivyNotFoundError
+from scangate.trivy_install import DEFAULT_VERSION, install
+from scangate.trivy_locate import check_supported, locate, trivy_version
+
+
+@trivy_app.command("which")
+def trivy_which(trivy: TrivyOpt = None, cache: CacheDirOpt = None) -> None:
+    """Print the Trivy scangate would run, its version and where it was found."""
+    binary = locate(
+        explicit=trivy, path_env=os.environ.get("PATH"), cache_dir=cache_dir(cache), on_skip=warn
+    )
+    if binary is None:
+        raise TrivyNotFoundError("no trivy found: run `scangate trivy install`")
+    check_supported(binary)
+    typer.echo(f"{binary.path}\ttrivy {binary.version}\t({binary.source})")
+
+
+@trivy_app.command("install")
+def trivy_install(
+    version: Annotated[
+        str, typer.Option("--version", help="The Trivy release to install.")
+    ] = DEFAULT_VERSION,
+    allow_unpinned: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unpinned",
+            help="Install a release scangate has no pinned digest for, checked only against "
+            "the release's own checksums file.",
+        ),
+    ] = False,
+    cache: CacheDirOpt = None,
+) -> None:
+    """Download a pinned Trivy release, verify its SHA-256 and install it into the cache."""
+    path = install(
+        version, cache_dir(cache), base_url=download_url(), allow_unpinned=allow_unpinned
+    )
+    typer.echo(f"{path}\ttrivy {trivy_version(path)}")
