@@ -5,7 +5,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from scangate.formats._common import sort_key, versions, where
-from scangate.gate import Decision, GateResult, Verdict
+from scangate.gate import Decided, Decision, GateResult, Verdict
 
 HEADERS = (
     "Severity",
@@ -47,12 +47,29 @@ class TableFormat:
             lines.append(
                 f"{hidden} findings below their fail-on threshold not shown (--all lists them)"
             )
+        lines.extend(_allowed_lines(decided))
         for d in shown:
             if d.decision is Decision.FAIL and d.entry is not None:
                 lines.append(f"expired: {d.finding.id} in {d.finding.target}: {d.reason}")
         lines.extend(allowlist_lines(result))
         lines.append(verdict_line(result))
         return "\n".join(lines) + "\n"
+
+
+def _allowed_lines(decided: list[Decided]) -> list[str]:
+    """One line per allow entry that suppressed something: its reason, owner and expiry."""
+    counts: dict[int, int] = {}
+    entries: dict[int, Decided] = {}
+    for d in decided:
+        if d.decision is Decision.ALLOWED:
+            key = id(d.entry) if d.entry is not None else hash(d.reason)
+            counts[key] = counts.get(key, 0) + 1
+            entries.setdefault(key, d)
+    out = []
+    for key, d in entries.items():
+        what = d.entry.describe() if d.entry is not None else d.finding.id
+        out.append(f"allowed ({counts[key]}): {what}: {d.reason}")
+    return out
 
 
 def allowlist_lines(result: GateResult) -> list[str]:
