@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synth_report import generate  # noqa: E402 - bench scripts run from anywhere
+from synth_report import generate
 
 SIZES = ((10, 1000), (50, 1000), (100, 1000))
 SCANGATE = Path(sys.executable).parent / "scangate"
@@ -45,7 +45,8 @@ def main() -> None:
     args = parser.parse_args()
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="scangate-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    print(f"{'findings':>9} {'report MB':>9} {'best s':>7} {'median s':>8} {'peak MB':>8} {'us/finding':>10}")
+    header = ("findings", "report MB", "best s", "median s", "peak MB", "us/finding")
+    print("{:>9} {:>9} {:>7} {:>8} {:>8} {:>10}".format(*header))
     for targets, per_target in SIZES:
         report = workdir / f"report-{targets * per_target}.json"
         if not report.exists():
