@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from scangate.errors import PolicyError
-from scangate.findings import Finding, Kind, Severity, canonical_id, match_key
+from scangate.findings import Finding, Kind, Severity, match_key
 
 BUILTIN_POLICIES = ("default", "strict", "pre-push")
 PROJECT_POLICY_FILE = ".scangate.yaml"
@@ -120,7 +120,6 @@ class AllowEntry:
     _package_patterns: tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "id", canonical_id(None, self.id))
         object.__setattr__(self, "_target_patterns", tuple(map(glob_to_regex, self.targets)))
         packages = tuple(glob_to_regex(p, path=False) for p in self.packages)
         object.__setattr__(self, "_package_patterns", packages)
@@ -356,7 +355,9 @@ def _load_yaml(text: str) -> Any:
 
 
 def _describe_error(label: str, raw: dict[str, Any], exc: ValidationError) -> str:
-    err = exc.errors(include_url=False)[0]
+    errors = exc.errors(include_url=False)
+    # A typo ('reson') also makes the real key missing: name the typo, it is the mistake.
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = err["loc"]
     where = _entry_name(raw, loc)
     key = str(loc[-1]) if loc else ""
@@ -528,6 +529,10 @@ def _ignore_yaml(path: Path, text: str) -> list[AllowEntry]:
                     raise PolicyError(
                         f"{where}: expired_at {expires!r} is not a date: write it as YYYY-MM-DD"
                     ) from None
+            elif isinstance(expires, datetime):
+                # `2025-09-01T00:00:00Z` (Trivy takes RFC 3339 too): a datetime never compares
+                # with today's date, so keep the day; it stops suppressing on that day.
+                expires = expires.date()
             elif expires is not None and not isinstance(expires, date):
                 raise PolicyError(f"{where}: expired_at must be a date YYYY-MM-DD")
             purls = item.get("purls") or []

@@ -183,6 +183,8 @@ def write_atomic(path: Path, text: str) -> None:
     directory = path.parent
     if not directory.is_dir():
         raise UsageError(f"cannot write {path}: directory {directory} does not exist")
+    if path.is_dir():
+        raise UsageError(f"cannot write {path}: it is a directory; name a file")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
