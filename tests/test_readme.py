@@ -1,0 +1,57 @@
+"""The README documents the CLI as it is: every option and environment variable `--help`
+shows, the exit codes, and the two opening commands CI relies on."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from scangate.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+COMMANDS = [
+    ["scan", "fs"],
+    ["scan", "image"],
+    ["check"],
+    ["policy", "check"],
+    ["baseline", "create"],
+    ["trivy", "install"],
+    ["hook", "install"],
+]
+
+
+def help_text(command: list[str]) -> str:
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_option_and_env_var_is_documented(command: list[str]) -> None:
+    text = help_text(command)
+    options = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", text)) - {"--help"}
+    env_vars = set(re.findall(r"SCANGATE_[A-Z_]+", text))
+    assert options, text
+    missing = sorted(o for o in options if o not in README)
+    assert not missing, f"`scangate {' '.join(command)}` options missing from README: {missing}"
+    missing_env = sorted(v for v in env_vars if f"`{v}`" not in README)
+    assert not missing_env, f"environment variables missing from README: {missing_env}"
+
+
+def test_exit_codes_are_documented_in_readme_and_help() -> None:
+    top = help_text([])
+    for code in ("0", "1", "2", "3", "130"):
+        assert f"| {code} |" in README
+        assert code in top
+
+
+def test_readme_opens_with_install_and_test_commands() -> None:
+    first_block = README.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
+    assert len(first_block) == 2
+    assert "pip install" in first_block[0] and "scangate scan fs" in first_block[0]
+    assert first_block[1] == "bash .ci/run"
+    assert "python -m pytest" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
