@@ -1,6 +1,7 @@
 """The one place scangate starts a process.
 
-`run` takes an argv list (never a shell string), gives the child no stdin, captures
+`run` takes an argv list (never a shell string), gives the child no stdin (or exactly the
+bytes it is handed, e.g. object names for `git cat-file --batch`), captures
 stdout and stderr without deadlocking, and runs the child in its own process group so that a
 timeout, Ctrl-C or any other interruption stops the child *and* everything it started.
 It returns a `Completed` and never judges the exit code: the caller decides what a
@@ -56,13 +57,16 @@ def run(
     heartbeat: Callable[[float], None] | None = None,
     heartbeat_interval: float = 0.1,
     kill_grace: float = KILL_GRACE_SECONDS,
+    input: bytes | None = None,
 ) -> Completed:
     """Run `argv` to completion and return what it wrote.
 
     `env=None` lets the child inherit this process's environment. `heartbeat(elapsed)` is
-    called about every `heartbeat_interval` seconds while the child runs. On timeout the child's
-    process group is stopped and `TrivyRunError` is raised; on KeyboardInterrupt (or an
-    exception from `heartbeat`) the group is stopped and the exception propagates.
+    called about every `heartbeat_interval` seconds while the child runs. `input` is written to
+    the child's stdin, which is then closed; without it the child's stdin is /dev/null. On
+    timeout the child's process group is stopped and `TrivyRunError` is raised; on
+    KeyboardInterrupt (or an exception from `heartbeat`) the group is stopped and the exception
+    propagates.
     """
     if not argv:
         raise ValueError("run() needs a non-empty argv")
@@ -72,7 +76,7 @@ def run(
     try:
         proc = subprocess.Popen(
             argv,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=dict(env) if env is not None else None,
@@ -104,13 +108,16 @@ def run(
     deadline = None if timeout is None else start + timeout
     out = err = b""
     timed_out = False
+    # communicate() takes the input once; a retry after TimeoutExpired goes on writing it.
+    pending = input
     try:
         while True:
             wait = max(heartbeat_interval, 0.01)
             if deadline is not None:
                 wait = max(0.0, min(wait, deadline - time.monotonic()))
             try:
-                out, err = proc.communicate(timeout=wait)
+                send, pending = pending, None
+                out, err = proc.communicate(send, timeout=wait)
                 break
             except subprocess.TimeoutExpired:
                 # communicate() keeps what it has read so far; retrying loses no output.

@@ -9,6 +9,7 @@ returns the parsed report. Reads no environment itself: the CLI passes it in.
 from __future__ import annotations
 
 import json
+import math
 import re
 import tempfile
 from collections.abc import Callable, Mapping
@@ -36,8 +37,17 @@ _GATE_AFFECTING_ENV = frozenset(
         "EXIT_CODE", "EXIT_ON_EOL", "FORMAT", "OUTPUT", "TEMPLATE", "SCANNERS",
         "SECURITY_CHECKS", "CONFIG", "VEX", "SHOW_SUPPRESSED", "LIST_ALL_PKGS", "QUIET",
         "DEPENDENCY_TREE", "REPORT", "COMPLIANCE", "SKIP_DB_UPDATE", "OFFLINE_SCAN",
+        # These hide findings or change their severity: with 0.76.0, TRIVY_PKG_TYPES=os,
+        # TRIVY_PKG_RELATIONSHIPS=root or TRIVY_SKIP_DIRS=** alone empty a failing fs scan.
+        "SKIP_DIRS", "SKIP_FILES", "PKG_TYPES", "VULN_TYPE", "PKG_RELATIONSHIPS",
+        "SECRET_CONFIG", "MISCONFIG_SCANNERS", "IGNORED_LICENSES", "VULN_SEVERITY_SOURCE",
+        "DISTRO", "TF_EXCLUDE_DOWNLOADED_MODULES", "DOWNLOAD_DB_ONLY", "DOWNLOAD_JAVA_DB_ONLY",
     )
 )  # fmt: skip
+
+# Seconds past --timeout before scangate stops a Trivy that ignored its own time limit.
+_BACKSTOP_GRACE_MIN = 2.0
+_BACKSTOP_GRACE_MAX = 30.0
 
 _DB_DOWNLOAD_FAILED = re.compile(r"failed to download (?:vulnerability|java) DB", re.IGNORECASE)
 _REPO_TRIED = re.compile(r'repo="([^"]+)"|download artifact from (\S+?):? ')
@@ -146,7 +156,9 @@ def build_argv(
     argv = [str(trivy), "image" if target.kind == "image" else "fs"]
     argv += ["--format", "json", "--output", str(output), "--list-all-pkgs"]
     argv += ["--scanners", ",".join(options.scanners)]
-    argv += ["--cache-dir", str(options.cache_dir), "--timeout", f"{int(options.timeout)}s"]
+    # Whole seconds, rounded up: `int(0.5)` would hand Trivy `--timeout 0s`.
+    timeout = f"{max(1, math.ceil(options.timeout))}s"
+    argv += ["--cache-dir", str(options.cache_dir), "--timeout", timeout]
     for repo in options.db_repositories:
         argv += ["--db-repository", repo]
     for skip in options.skip_dirs:
@@ -180,6 +192,9 @@ def scan(
     """Run Trivy once on `target` and return its parsed report. Fails closed: any doubt
     about the result is a `ScannerError`, never an empty report."""
     warnings: list[str] = []
+    # Trivy runs in an empty temp dir: a relative --trivy or --cache-dir would point into it.
+    trivy = trivy.absolute()
+    options = replace(options, cache_dir=options.cache_dir.absolute())
     needs_db = "vuln" in options.scanners and not options.server
     db = cached_db(options.cache_dir) if needs_db else None
     if needs_db and options.offline:
@@ -234,14 +249,16 @@ def _run(
     cwd: Path,
     heartbeat: Callable[[float], None] | None,
 ) -> _subprocess.Completed:
-    # Trivy enforces --timeout itself; ours is the backstop for a hung process.
+    # Trivy enforces --timeout itself; ours is the backstop for a hung process. The grace
+    # scales with the timeout: a flat 30 s would let `--timeout 1s` hang for 31 s.
+    grace = min(_BACKSTOP_GRACE_MAX, max(_BACKSTOP_GRACE_MIN, options.timeout / 10))
     try:
         return _subprocess.run(
-            argv, timeout=options.timeout + 30, env=env, cwd=cwd, heartbeat=heartbeat
+            argv, timeout=options.timeout + grace, env=env, cwd=cwd, heartbeat=heartbeat
         )
     except TrivyRunError as exc:
         raise TrivyRunError(
-            f"trivy did not finish within {int(options.timeout)} s and was stopped: "
+            f"trivy did not finish within {options.timeout:g} s and was stopped: "
             "raise --timeout, or skip large folders with --skip-dirs",
             exc.argv,
             exc.returncode,

@@ -18,7 +18,10 @@ import typer
 from scangate import baseline as baseline_file
 from scangate.errors import ExitCode, TrivyNotFoundError, UsageError
 from scangate.formats import Format
+from scangate.formats.annotations import github_annotations
 from scangate.formats.jsonresult import JsonFormat
+from scangate.formats.markdown import MarkdownFormat
+from scangate.formats.sarif import DockerfileRef, SarifFormat, SarifOptions
 from scangate.formats.table import TableFormat, verdict_line
 from scangate.gate import GateResult, Verdict
 from scangate.policy import (
@@ -35,6 +38,8 @@ from scangate.trivy_locate import TrivyBinary, check_supported, locate, trivy_ve
 class OutputFormat(StrEnum):
     table = "table"
     json = "json"
+    sarif = "sarif"
+    markdown = "markdown"
 
 
 # Options shared by every command that gates (check, scan, hook): one definition each.
@@ -101,6 +106,74 @@ BaselineOpt = Annotated[
     ),
 ]
 
+SarifOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--sarif", envvar="SCANGATE_SARIF", metavar="PATH", help="Also write SARIF 2.1.0 here."
+    ),
+]
+SarifCategoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sarif-category",
+        envvar="SCANGATE_SARIF_CATEGORY",
+        metavar="TEXT",
+        help="The code-scanning category (default: scangate/fs/<path> or scangate/image/<repo>).",
+    ),
+]
+SarifIncludeAllowedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--sarif-include-allowed",
+        envvar="SCANGATE_SARIF_INCLUDE_ALLOWED",
+        help="Add allowed findings to the SARIF, marked as suppressed.",
+    ),
+]
+SarifOnlyFailingOpt = Annotated[
+    bool,
+    typer.Option(
+        "--sarif-only-failing",
+        envvar="SCANGATE_SARIF_ONLY_FAILING",
+        help="Only findings that fail the gate go into the SARIF.",
+    ),
+]
+SarifMaxResultsOpt = Annotated[
+    int,
+    typer.Option(
+        "--sarif-max-results",
+        envvar="SCANGATE_SARIF_MAX_RESULTS",
+        metavar="N",
+        help="Results per SARIF run, most severe kept (GitHub's limit is 25000; 0 = no cap).",
+    ),
+]
+DockerfileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--dockerfile",
+        envvar="SCANGATE_DOCKERFILE",
+        metavar="PATH",
+        help="Locate image findings at this Dockerfile's final FROM line in SARIF "
+        "(default: a Dockerfile in the scanned root).",
+    ),
+]
+MarkdownOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--markdown",
+        envvar="SCANGATE_MARKDOWN",
+        metavar="PATH",
+        help="Also write a Markdown summary here.",
+    ),
+]
+GithubSummaryOpt = Annotated[
+    bool,
+    typer.Option(
+        "--github-summary",
+        envvar="SCANGATE_GITHUB_SUMMARY",
+        help="Append the Markdown summary to $GITHUB_STEP_SUMMARY (when it is set).",
+    ),
+]
+
 # Options for commands that run Trivy.
 TrivyOpt = Annotated[
     Path | None,
@@ -143,6 +216,14 @@ class GateArgs:
     today: str | None = None
     quiet: bool = False
     baseline: Path | None = None
+    sarif: Path | None = None
+    sarif_category: str | None = None
+    sarif_include_allowed: bool = False
+    sarif_only_failing: bool = False
+    sarif_max_results: int = 25_000
+    dockerfile: Path | None = None
+    markdown: Path | None = None
+    github_summary: bool = False
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Self:
@@ -162,6 +243,11 @@ class GateArgs:
     def load_policy(self, root: Path, day: date) -> Policy:
         return policy_for(self.policy, root, self.ignorefile, day)
 
+    def check_outputs(self) -> None:
+        for path in (self.json_path, self.sarif, self.markdown):
+            if path is not None:
+                check_writable(path)
+
     def load_baseline(self) -> baseline_file.Baseline | None:
         return baseline_file.load(self.baseline) if self.baseline else None
 
@@ -178,18 +264,31 @@ def policy_for(spec: str | None, root: Path, ignorefiles: list[Path] | None, tod
     return policy
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temp file beside `path`, then rename: readers never see half a file."""
+def check_writable(path: Path) -> None:
+    """Refuse an output path that cannot be written, before any work is done for it."""
     directory = path.parent
     if not directory.is_dir():
         raise UsageError(f"cannot write {path}: directory {directory} does not exist")
     if path.is_dir():
         raise UsageError(f"cannot write {path}: it is a directory; name a file")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a temp file beside `path`, then rename: readers never see half a file."""
+    check_writable(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from None
     try:
+        # mkstemp makes the file 0600; an output file gets the mode any new file would get.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         Path(tmp).replace(path)
@@ -198,22 +297,82 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def report(result: GateResult, args: GateArgs) -> NoReturn:
+def _dockerfile(args: GateArgs, root: Path, source_root: Path) -> DockerfileRef | None:
+    path = args.dockerfile or root / "Dockerfile"
+    if args.dockerfile is None and not path.is_file():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise UsageError(f"--dockerfile {path}: cannot read it: {exc.strerror}") from None
+    try:
+        uri = path.resolve().relative_to(source_root.resolve()).as_posix()
+    except ValueError:
+        uri = path.name
+    ref = DockerfileRef.from_text(uri, text)
+    if ref is None and args.dockerfile is not None:
+        raise UsageError(f"--dockerfile {path}: no FROM instruction in it")
+    return ref
+
+
+def _formats(args: GateArgs, root: Path) -> tuple[dict[OutputFormat, Format], list[str]]:
+    source_root = Path.cwd()
+    sarif = SarifFormat(
+        SarifOptions(
+            category=args.sarif_category,
+            include_allowed=args.sarif_include_allowed,
+            only_failing=args.sarif_only_failing,
+            max_results=args.sarif_max_results,
+            source_root=source_root,
+            dockerfile=_dockerfile(args, root, source_root)
+            if args.sarif or args.fmt is OutputFormat.sarif
+            else None,
+        )
+    )
+    formats: dict[OutputFormat, Format] = {
+        OutputFormat.table: TableFormat(show_all=args.show_all),
+        OutputFormat.json: JsonFormat(),
+        OutputFormat.sarif: sarif,
+        OutputFormat.markdown: MarkdownFormat(),
+    }
+    return formats, sarif.notes
+
+
+def report(result: GateResult, args: GateArgs, *, root: Path | None = None) -> NoReturn:
     """Render every output in memory first, then write files, then print, then exit with the
     verdict: an error anywhere leaves no output file behind."""
-    files: list[tuple[Path, Format]] = []
-    if args.json_path is not None:
-        files.append((args.json_path, JsonFormat()))
-    rendered = [(path, f.render(result)) for path, f in files]
+    if args.sarif_max_results < 0:
+        raise UsageError("--sarif-max-results must be 0 (no cap) or more")
+    formats, notes = _formats(args, root or Path.cwd())
+    wanted = [
+        (path, fmt)
+        for path, fmt in (
+            (args.json_path, OutputFormat.json),
+            (args.sarif, OutputFormat.sarif),
+            (args.markdown, OutputFormat.markdown),
+        )
+        if path is not None
+    ]
+    rendered = {fmt: formats[fmt].render(result) for _, fmt in wanted}
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY") if args.github_summary else None
+    if summary_file and OutputFormat.markdown not in rendered:
+        rendered[OutputFormat.markdown] = formats[OutputFormat.markdown].render(result)
     if args.quiet and args.fmt is OutputFormat.table:
         text = verdict_line(result) + "\n"
     else:
-        stdout: Format = (
-            JsonFormat() if args.fmt is OutputFormat.json else TableFormat(show_all=args.show_all)
-        )
-        text = stdout.render(result)
-    for path, content in rendered:
-        write_atomic(path, content)
+        text = rendered.get(args.fmt) or formats[args.fmt].render(result)
+    for path, fmt in wanted:
+        write_atomic(path, rendered[fmt])
+    if summary_file:
+        with Path(summary_file).open("a", encoding="utf-8") as summary:
+            summary.write(rendered[OutputFormat.markdown])
+    for note in notes:
+        warn(note)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        # Workflow commands on stderr when stdout carries JSON or SARIF for a pipe.
+        human = args.fmt in (OutputFormat.table, OutputFormat.markdown)
+        for line in github_annotations(result, source_root=Path.cwd()):
+            typer.echo(line, err=not human)
     sys.stdout.write(text)
     sys.stdout.flush()
     raise typer.Exit(int(ExitCode.PASS if result.verdict is Verdict.PASS else ExitCode.GATE_FAILED))

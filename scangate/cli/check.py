@@ -14,13 +14,21 @@ from scangate.cli._app import app, policy_app
 from scangate.cli._common import (
     AllOpt,
     BaselineOpt,
+    DockerfileOpt,
     FormatOpt,
     GateArgs,
+    GithubSummaryOpt,
     IgnorefileOpt,
     JsonOpt,
+    MarkdownOpt,
     OutputFormat,
     PolicyOpt,
     QuietOpt,
+    SarifCategoryOpt,
+    SarifIncludeAllowedOpt,
+    SarifMaxResultsOpt,
+    SarifOnlyFailingOpt,
+    SarifOpt,
     TodayOpt,
     report,
 )
@@ -58,6 +66,14 @@ def check(
     today: TodayOpt = None,
     quiet: QuietOpt = False,
     baseline: BaselineOpt = None,
+    sarif: SarifOpt = None,
+    sarif_category: SarifCategoryOpt = None,
+    sarif_include_allowed: SarifIncludeAllowedOpt = False,
+    sarif_only_failing: SarifOnlyFailingOpt = False,
+    sarif_max_results: SarifMaxResultsOpt = 25_000,
+    dockerfile: DockerfileOpt = None,
+    markdown: MarkdownOpt = None,
+    github_summary: GithubSummaryOpt = False,
 ) -> None:
     """Gate existing Trivy JSON reports with a policy: one verdict for all of them.
 

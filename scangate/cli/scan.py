@@ -17,17 +17,26 @@ from scangate.cli._common import (
     AllOpt,
     BaselineOpt,
     CacheDirOpt,
+    DockerfileOpt,
     FormatOpt,
     GateArgs,
+    GithubSummaryOpt,
     IgnorefileOpt,
     JsonOpt,
+    MarkdownOpt,
     NoInstallOpt,
     OutputFormat,
     PolicyOpt,
     QuietOpt,
+    SarifCategoryOpt,
+    SarifIncludeAllowedOpt,
+    SarifMaxResultsOpt,
+    SarifOnlyFailingOpt,
+    SarifOpt,
     TodayOpt,
     TrivyOpt,
     cache_dir,
+    check_writable,
     find_trivy,
     report,
     warn,
@@ -135,6 +144,16 @@ class ScanArgs:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in params.items() if k in names})
 
+    def check_raw_report(self, targets: int) -> None:
+        if self.raw_report is None:
+            return
+        if targets == 1:
+            check_writable(self.raw_report)
+        elif not self.raw_report.is_dir():
+            raise UsageError(
+                f"--raw-report {self.raw_report}: with several targets, give an existing directory"
+            )
+
     def options(self) -> ScanOptions:
         return ScanOptions(
             cache_dir=cache_dir(self.cache_dir),
@@ -219,10 +238,6 @@ def _write_raw_reports(raw_report: Path, outcomes: list[ScanOutcome]) -> None:
     if len(outcomes) == 1:
         write_atomic(raw_report, outcomes[0].raw.decode("utf-8"))
         return
-    if not raw_report.is_dir():
-        raise UsageError(
-            f"--raw-report {raw_report}: with several targets, give an existing directory"
-        )
     for n, outcome in enumerate(outcomes, start=1):
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", outcome.target.display).strip("_")
         write_atomic(raw_report / f"{n:02d}-{name}.json", outcome.raw.decode("utf-8"))
@@ -234,9 +249,11 @@ def scan_and_gate(targets: list[Target], root: Path, params: dict[str, Any]) -> 
     # Everything the user can get wrong is checked before Trivy runs for minutes.
     policy = gate.load_policy(root, day)
     known = gate.load_baseline()
+    gate.check_outputs()
     scan_args = ScanArgs.from_params(params)
+    scan_args.check_raw_report(len(targets))
     outcomes = run_scans(targets, scan_args, scan_args.options(), quiet=gate.quiet)
-    report(evaluate([o.run for o in outcomes], policy, day, known), gate)
+    report(evaluate([o.run for o in outcomes], policy, day, known), gate, root=root)
 
 
 @scan_app.command("fs")
@@ -251,6 +268,14 @@ def scan_fs(
     today: TodayOpt = None,
     quiet: QuietOpt = False,
     baseline: BaselineOpt = None,
+    sarif: SarifOpt = None,
+    sarif_category: SarifCategoryOpt = None,
+    sarif_include_allowed: SarifIncludeAllowedOpt = False,
+    sarif_only_failing: SarifOnlyFailingOpt = False,
+    sarif_max_results: SarifMaxResultsOpt = 25_000,
+    dockerfile: DockerfileOpt = None,
+    markdown: MarkdownOpt = None,
+    github_summary: GithubSummaryOpt = False,
     trivy: TrivyOpt = None,
     cache_dir: CacheDirOpt = None,
     no_install: NoInstallOpt = False,
@@ -297,6 +322,14 @@ def scan_image(
     today: TodayOpt = None,
     quiet: QuietOpt = False,
     baseline: BaselineOpt = None,
+    sarif: SarifOpt = None,
+    sarif_category: SarifCategoryOpt = None,
+    sarif_include_allowed: SarifIncludeAllowedOpt = False,
+    sarif_only_failing: SarifOnlyFailingOpt = False,
+    sarif_max_results: SarifMaxResultsOpt = 25_000,
+    dockerfile: DockerfileOpt = None,
+    markdown: MarkdownOpt = None,
+    github_summary: GithubSummaryOpt = False,
     trivy: TrivyOpt = None,
     cache_dir: CacheDirOpt = None,
     no_install: NoInstallOpt = False,

@@ -1,0 +1,95 @@
+"""GitHub Actions workflow annotations (`::error file=...,line=...::message`) for failing findings.
+
+GitHub shows at most 10 error annotations per step, so the most severe failing findings that
+have a file in the repository are annotated, and one `::notice::` line says how many more
+failing findings there are. Paths follow the SARIF locations (`_common.repository_location`).
+Values are escaped as the Actions toolkit does: `%`, CR and LF in the message, and also `:`
+and `,` in properties. A secret is named by its rule, never by its (even masked) text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scangate.findings import Finding, Kind, Location
+from scangate.formats._common import (
+    is_image_artifact,
+    repository_location,
+    scanned_dir,
+    sort_key,
+)
+from scangate.gate import Decided, Decision, GateResult
+
+MAX_ERRORS = 10
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_annotations(
+    result: GateResult, *, source_root: Path, max_errors: int = MAX_ERRORS
+) -> list[str]:
+    """`::error` lines for up to `max_errors` failing findings with a repository file, most
+    severe first, then a `::notice::` line if any failing finding was not annotated."""
+    located: list[tuple[Decided, Location]] = []
+    failing = 0
+    for run in result.runs:
+        if is_image_artifact(run.run.artifact):
+            failing += sum(1 for d in run.decided if d.decision is Decision.FAIL)
+            continue
+        scanned = scanned_dir(run.run.artifact, source_root)
+        for d in run.decided:
+            if d.decision is not Decision.FAIL:
+                continue
+            failing += 1
+            loc = repository_location(d.finding, scanned)
+            if loc is not None:
+                located.append((d, loc))
+    located.sort(key=lambda pair: sort_key(pair[0]))
+    limit = max(0, max_errors)
+    lines = [_error(d, loc) for d, loc in located[:limit]]
+    beyond = len(located) - len(lines)
+    no_file = failing - len(located)
+    if beyond or no_file:
+        why = []
+        if beyond:
+            why.append(f"{beyond} over the limit of {limit} error annotations per step")
+        if no_file:
+            why.append(f"{no_file} without a file in the repository")
+        more = "more " if lines else ""
+        lines.append(
+            f"::notice title=scangate::{beyond + no_file} {more}failing findings are not "
+            f"annotated ({'; '.join(why)}): see the step summary or code scanning"
+        )
+    return lines
+
+
+def _error(d: Decided, loc: Location) -> str:
+    f = d.finding
+    props = [f"file={escape_property(loc.path)}"]
+    if loc.start_line:
+        props.append(f"line={loc.start_line}")
+        if loc.end_line and loc.end_line > loc.start_line:
+            props.append(f"endLine={loc.end_line}")
+    props.append(f"title={escape_property(_title(f))}")
+    return f"::error {','.join(props)}::{escape_data(_message(d))}"
+
+
+def _title(f: Finding) -> str:
+    return f"{f.severity.value} {f.kind.value} {f.id}"
+
+
+def _message(d: Decided) -> str:
+    f = d.finding
+    if f.kind is Kind.VULNERABILITY:
+        fix = f"fixed in {f.fixed_version}" if f.fixed_version else "no fixed version yet"
+        head = f"{f.package or '?'} {f.installed_version or '?'}: {fix}"
+        return f"{head}. {f.title}" if f.title else head
+    if f.kind is Kind.SECRET:
+        return f"{f.title or f.id}: revoke and rotate it, then remove it from the repository"
+    return f.message or f.title or f.id

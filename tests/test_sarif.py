@@ -1,0 +1,738 @@
+"""scangate.formats.sarif: SARIF that GitHub code scanning ingests and keeps stable.
+
+Reports come from the real Trivy, offline (conftest's `trivy_scan`): a repository with lock
+files, a Dockerfile without USER, a Kubernetes Deployment and a fake GitHub token scanned for
+vulnerabilities, misconfigurations and secrets; and a Debian image archive, with and without
+a Dockerfile. Every SARIF text a test renders is validated against the official SARIF 2.1.0
+schema (tests/data, see SARIF-SCHEMA-LICENSE.md) and checked against GitHub's limits, beside
+targeted assertions.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Iterator
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+# No stubs for jsonschema in the lint extra (types-jsonschema); pyproject is not ours to change.
+import jsonschema  # type: ignore[import-untyped]
+import pytest
+
+from scangate.findings import Artifact, Severity
+from scangate.formats import sarif
+from scangate.formats.sarif import (
+    DEFAULT_SECURITY_SEVERITY,
+    FINGERPRINT_KEY,
+    MAX_RESULTS_PER_RUN,
+    DockerfileRef,
+    SarifFormat,
+    SarifOptions,
+    final_from_line,
+    image_repository,
+    security_severity,
+)
+from scangate.gate import GateResult, evaluate
+from scangate.policy import load_policy
+from scangate.trivy_report import parse_report, to_scan_run
+from tests.conftest import (
+    K8S_DEPLOYMENT,
+    TrivyScanner,
+    make_fake_github_token,
+    write_config_repo,
+)
+from tests.support import images, trivydb
+
+SCHEMA_PATH = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
+TODAY = date(2026, 3, 10)
+LEVELS = {"CRITICAL": "error", "HIGH": "error", "MEDIUM": "warning", "LOW": "note"}
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+@cache
+def _validator() -> jsonschema.Draft7Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def check(text: str) -> dict[str, Any]:
+    """Parse, validate against the SARIF 2.1.0 schema, and check GitHub's upload limits."""
+    doc: dict[str, Any] = json.loads(text)
+    _validator().validate(doc)
+    assert doc["version"] == "2.1.0"
+    assert len(doc["runs"]) <= 20
+    for run in doc["runs"]:
+        assert len(run["results"]) <= MAX_RESULTS_PER_RUN
+        for rule in run["tool"]["driver"]["rules"]:
+            assert len(rule["properties"]["tags"]) <= 20
+        for result in run["results"]:
+            assert 1 <= len(result["locations"]) <= 1000
+            assert result["partialFingerprints"][FINGERPRINT_KEY]
+    return doc
+
+
+def render(result: GateResult, **options: Any) -> tuple[dict[str, Any], str, SarifFormat]:
+    fmt = SarifFormat(SarifOptions(**options))
+    text = fmt.render(result)
+    return check(text), text, fmt
+
+
+def gate(*reports: Path, policy: str = "default", base_dir: Path | None = None) -> GateResult:
+    runs = [to_scan_run(parse_report(p.read_bytes(), str(p))) for p in reports]
+    pol = load_policy(policy, base_dir=base_dir or Path.cwd(), today=TODAY)
+    return evaluate(runs, pol, TODAY)
+
+
+def results_by(doc: dict[str, Any], run: int = 0) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Results of a run by (rule id, uri)."""
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in doc["runs"][run]["results"]:
+        out.setdefault((r["ruleId"], uri_of(r)), []).append(r)
+    return out
+
+
+def uri_of(result: dict[str, Any]) -> str:
+    uri: str = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    return uri
+
+
+def uris_of(run: dict[str, Any]) -> set[str]:
+    return {uri_of(r) for r in run["results"]}
+
+
+def region(result: dict[str, Any]) -> tuple[int, int]:
+    reg = result["locations"][0]["physicalLocation"]["region"]
+    return reg["startLine"], reg.get("endLine", reg["startLine"])
+
+
+def rules_by_id(doc: dict[str, Any], run: int = 0) -> dict[str, dict[str, Any]]:
+    return {r["id"]: r for r in doc["runs"][run]["tool"]["driver"]["rules"]}
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def no_unstable_parts(text: str, tmp: Path) -> None:
+    """No temp dir, tag, digest or date in a category, URI or rule id."""
+    assert str(tmp) not in text
+    assert "/tmp" not in text and "pytest-" not in text
+    assert not re.search(r"sha256|@|:1\.0|\.tar|\d{4}-\d{2}-\d{2}", text), text
+
+
+# --- fixtures: real Trivy reports ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fs_report(trivy_scan: TrivyScanner, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`trivy fs --scanners vuln,misconfig,secret repo`, run in repo's parent."""
+    base = tmp_path_factory.mktemp("sarif-fs")
+    repo = write_config_repo(base / "repo", make_fake_github_token())
+    trivydb.write_vulnerable_project(repo)
+    return trivy_scan.fs(repo, base / "fs.json", scanners="vuln,misconfig,secret")
+
+
+@pytest.fixture(scope="module")
+def image_report(trivy_scan: TrivyScanner, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("sarif-image")
+    archive = images.write_docker_archive(base / "app.tar")
+    return trivy_scan.image(archive, base / "image.json")
+
+
+@pytest.fixture
+def in_base(fs_report: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The working directory is the scan's (the report names the artifact "repo")."""
+    monkeypatch.chdir(fs_report.parent)
+    yield fs_report.parent / "repo"
+
+
+# --- filesystem ------------------------------------------------------------------------------
+
+
+def test_fs_run_has_stable_category_relative_uris_and_real_regions(
+    fs_report: Path, in_base: Path
+) -> None:
+    doc, _, _ = render(gate(fs_report), source_root=in_base)
+    (run,) = doc["runs"]
+    assert run["automationDetails"]["id"] == "scangate/fs/./"
+    driver = run["tool"]["driver"]
+    assert driver["name"] == "scangate" and driver["version"] and driver["informationUri"]
+    assert run["tool"]["extensions"][0]["name"] == "Trivy"
+    assert run["tool"]["extensions"][0]["version"] == run["properties"]["trivyVersion"]
+    assert run["properties"]["trivyVersion"].startswith("0.")
+
+    found = results_by(doc)
+    # Vulnerabilities at the lock file line of their package.
+    requirements = trivydb.REQUIREMENTS_TXT
+    for rule_id, package in ((trivydb.REQUESTS_CVE, "requests=="), (trivydb.PYYAML_CVE, "PyYAML")):
+        (result,) = found[(rule_id, "requirements.txt")]
+        assert region(result)[0] == line_of(requirements, package)
+    (lodash,) = found[(trivydb.LODASH_CVE, "package-lock.json")]
+    start, end = region(lodash)
+    assert start == line_of(trivydb.PACKAGE_LOCK_JSON, '"node_modules/lodash"') and end > start
+    (smallvec,) = found[(trivydb.SMALLVEC_CVE, "Cargo.lock")]
+    start, end = region(smallvec)
+    assert start <= line_of(trivydb.CARGO_LOCK, 'name = "smallvec"') <= end
+    # The two copies of the token in settings.py, and the one in release.py, at their lines.
+    secrets = found[("github-pat", "app/settings.py")]
+    assert sorted(region(r) for r in secrets) == [(3, 3), (5, 5)]
+    assert len({r["partialFingerprints"][FINGERPRINT_KEY] for r in secrets}) == 2
+    assert [region(r) for r in found[("github-pat", "scripts/release.py")]] == [(3, 3)]
+    # A misconfiguration at its cause lines; DS-0002 (no USER) at line 1 of the Dockerfile.
+    (privileged,) = found[("KSV-0017", "deploy/k8s/deployment.yaml")]
+    start, end = region(privileged)
+    assert start <= line_of(K8S_DEPLOYMENT, "privileged: true") <= end
+    assert region(found[("DS-0002", "Dockerfile")][0])[0] == 1
+
+    rule_ids = list(rules_by_id(doc))
+    for (rule_id, _), results in found.items():
+        for r in results:
+            assert r["ruleIndex"] == rule_ids.index(rule_id)
+            assert r["message"]["text"]
+    no_unstable_parts(json.dumps([run["automationDetails"], list(found)]), in_base.parent)
+
+
+def test_levels_and_security_severity_follow_the_gate_severity(
+    fs_report: Path, in_base: Path
+) -> None:
+    result = gate(fs_report)
+    doc, _, _ = render(result, source_root=in_base)
+    severities = {d.finding.id: d.finding.severity.value for d in result.decided()}
+    rules = rules_by_id(doc)
+    for r in doc["runs"][0]["results"]:
+        assert r["level"] == LEVELS.get(severities[r["ruleId"]], "note")
+    # CVSS v3 of the severity source when it agrees with the severity, else the default.
+    assert rules[trivydb.SMALLVEC_CVE]["properties"]["security-severity"] == "9.8"
+    assert rules[trivydb.FLASK_CORS_CVE]["properties"]["security-severity"] == "8.0"
+    assert rules["github-pat"]["properties"]["security-severity"] == "9.5"
+    assert rules["DS-0002"]["properties"]["security-severity"] == "8.0"
+    for rule in rules.values():
+        score = rule["properties"]["security-severity"]
+        assert re.fullmatch(r"\d+\.\d", score) and score != "9.0"
+        assert rule["defaultConfiguration"]["level"] in {"error", "warning", "note"}
+        assert rule["properties"]["precision"] in {"very-high", "high"}
+        tags = rule["properties"]["tags"]
+        assert tags[0] == "security" and len(tags) == 3
+        assert tags[2] in {s.value for s in Severity}
+        assert rule["helpUri"].startswith("https://")
+        for text_field in (
+            rule["shortDescription"]["text"],
+            rule["fullDescription"]["text"],
+            rule["help"]["text"],
+            rule["help"]["markdown"],
+        ):
+            assert 0 < len(text_field) <= 1024
+        assert rule["helpUri"] in rule["help"]["text"]
+        assert "How to fix" in rule["help"]["text"]
+    # A MEDIUM result keeps its explicit level (SARIF's default is the rule's level).
+    assert any(r["level"] == "warning" for r in doc["runs"][0]["results"])
+
+
+@pytest.mark.parametrize(
+    ("severity", "cvss", "expected"),
+    [
+        (Severity.CRITICAL, 9.8, "9.8"),
+        (Severity.CRITICAL, 9.0, "9.5"),  # GitHub's boundary: never exactly 9.0
+        (Severity.CRITICAL, 7.5, "9.5"),  # disagrees with the severity the gate used
+        (Severity.HIGH, 9.0, "8.0"),
+        (Severity.HIGH, 7.0, "7.0"),
+        (Severity.HIGH, None, "8.0"),
+        (Severity.MEDIUM, 6.9, "6.9"),
+        (Severity.MEDIUM, 7.0, "5.5"),
+        (Severity.LOW, 3.1, "3.1"),
+        (Severity.LOW, None, "2.0"),
+        (Severity.UNKNOWN, 9.8, "0.0"),
+    ],
+)
+def test_security_severity(severity: Severity, cvss: float | None, expected: str) -> None:
+    assert security_severity(severity, cvss) == expected
+    assert "9.0" not in {f"{v:.1f}" for v in DEFAULT_SECURITY_SEVERITY.values()}
+
+
+def test_subdirectory_scan_is_relative_to_the_repository_root(
+    fs_report: Path, in_base: Path
+) -> None:
+    doc, _, _ = render(gate(fs_report), source_root=in_base.parent)
+    (run,) = doc["runs"]
+    assert run["automationDetails"]["id"] == "scangate/fs/repo/"
+    uris = uris_of(run)
+    assert "repo/app/settings.py" in uris and "repo/requirements.txt" in uris
+    assert all(uri.startswith("repo/") for uri in uris)
+
+
+def test_a_scan_outside_the_root_stands_for_the_root(
+    fs_report: Path, in_base: Path, tmp_path: Path
+) -> None:
+    doc, _, _ = render(gate(fs_report), source_root=tmp_path)
+    (run,) = doc["runs"]
+    assert run["automationDetails"]["id"] == "scangate/fs/./"
+    uris = uris_of(run)
+    assert "app/settings.py" in uris and not any(uri.startswith(("/", "..")) for uri in uris)
+
+
+def test_no_unmasked_secret_anywhere(fs_report: Path, in_base: Path) -> None:
+    token = make_fake_github_token()
+    result = gate(fs_report)
+    for options in ({}, {"include_allowed": True}, {"only_failing": True}):
+        _, text, _ = render(result, source_root=in_base, **options)
+        assert token not in text
+        assert token[4:20] not in text  # not even a part of it
+        assert 'GITHUB_TOKEN = \\"****' in text  # Trivy's masked line is the message
+
+
+def test_same_scan_twice_gives_identical_sarif(
+    fs_report: Path, in_base: Path, trivy_scan: TrivyScanner
+) -> None:
+    again = trivy_scan.fs(
+        in_base, fs_report.parent / "again.json", scanners="vuln,misconfig,secret"
+    )
+    first = render(gate(fs_report), source_root=in_base)[1]
+    second = render(gate(again), source_root=in_base)[1]
+    assert first == second
+
+
+def test_fingerprints_survive_lines_inserted_above(
+    trivy_scan: TrivyScanner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = write_config_repo(tmp_path / "repo", make_fake_github_token())
+    monkeypatch.chdir(tmp_path)
+    before = check(
+        SarifFormat(SarifOptions(source_root=repo)).render(
+            gate(trivy_scan.fs(repo, tmp_path / "before.json", scanners="misconfig,secret"))
+        )
+    )
+    for name, comment in (
+        ("app/settings.py", "# moved\n"),
+        ("deploy/k8s/deployment.yaml", "# moved\n"),
+        ("Dockerfile", "# moved\n"),
+    ):
+        path = repo / name
+        path.write_text(comment * 3 + path.read_text())
+    after = check(
+        SarifFormat(SarifOptions(source_root=repo)).render(
+            gate(trivy_scan.fs(repo, tmp_path / "after.json", scanners="misconfig,secret"))
+        )
+    )
+
+    def by_fingerprint(doc: dict[str, Any]) -> dict[str, tuple[str, str, int]]:
+        return {
+            r["partialFingerprints"][FINGERPRINT_KEY]: (
+                r["ruleId"],
+                uri_of(r),
+                region(r)[0],
+            )
+            for r in doc["runs"][0]["results"]
+        }
+
+    old, new = by_fingerprint(before), by_fingerprint(after)
+    assert old.keys() == new.keys()
+    moved = [fp for fp in old if old[fp][1] in ("app/settings.py", "deploy/k8s/deployment.yaml")]
+    assert any(old[fp][0] == "github-pat" for fp in moved)
+    assert any(old[fp][0] == "KSV-0017" for fp in moved)
+    for fp in moved:
+        assert new[fp][:2] == old[fp][:2]
+        assert new[fp][2] == old[fp][2] + 3
+
+
+# --- which results ----------------------------------------------------------------------------
+
+
+def allow_policy(tmp_path: Path) -> str:
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        "version: 1\n"
+        "extends: default\n"
+        "allow:\n"
+        f"  - id: {trivydb.LODASH_CVE}\n"
+        "    reason: 'not reachable: only used in the build'\n"
+        "  - id: DS-0002\n"
+        "    reason: the base image sets USER\n"
+    )
+    return str(path)
+
+
+def test_allowed_findings_only_with_include_allowed_and_then_suppressed(
+    fs_report: Path, in_base: Path, tmp_path: Path
+) -> None:
+    result = gate(fs_report, policy=allow_policy(tmp_path), base_dir=tmp_path)
+    default, _, _ = render(result, source_root=in_base)
+    rule_ids = {r["ruleId"] for r in default["runs"][0]["results"]}
+    assert trivydb.LODASH_CVE not in rule_ids and "DS-0002" not in rule_ids
+    assert not any("suppressions" in r for r in default["runs"][0]["results"])
+
+    included, _, _ = render(result, source_root=in_base, include_allowed=True)
+    suppressed = {
+        r["ruleId"]: r["suppressions"]
+        for r in included["runs"][0]["results"]
+        if "suppressions" in r
+    }
+    assert suppressed.keys() == {trivydb.LODASH_CVE, "DS-0002"}
+    assert suppressed[trivydb.LODASH_CVE] == [
+        {"kind": "external", "justification": "not reachable: only used in the build"}
+    ]
+    assert len(included["runs"][0]["results"]) == len(default["runs"][0]["results"]) + 2
+
+
+def test_only_failing(fs_report: Path, in_base: Path, tmp_path: Path) -> None:
+    result = gate(fs_report, policy=allow_policy(tmp_path), base_dir=tmp_path)
+    failing = {d.finding.fingerprint for d in result.decided() if d.decision.value == "fail"}
+    doc, _, _ = render(result, source_root=in_base, only_failing=True)
+    got = {r["partialFingerprints"][FINGERPRINT_KEY] for r in doc["runs"][0]["results"]}
+    assert got == failing
+    assert {r["properties"]["decision"] for r in doc["runs"][0]["results"]} == {"fail"}
+    # With allowed ones too: failing plus the two allowed, suppressed.
+    doc, _, _ = render(result, source_root=in_base, only_failing=True, include_allowed=True)
+    decisions = [r["properties"]["decision"] for r in doc["runs"][0]["results"]]
+    assert decisions.count("allowed") == 2 and len(decisions) == len(failing) + 2
+
+
+# --- images ----------------------------------------------------------------------------------
+
+
+def test_image_without_dockerfile_uses_a_path_named_after_the_repository(
+    image_report: Path, tmp_path: Path
+) -> None:
+    doc, text, fmt = render(gate(image_report), source_root=tmp_path)
+    (run,) = doc["runs"]
+    assert run["automationDetails"]["id"] == "scangate/image/example.test/app/"
+    assert run["properties"]["target"] == "example.test/app"
+    assert run["properties"]["imageId"].startswith("sha256:")
+    uris = uris_of(run)
+    assert uris == {"image/example.test/app"}
+    levels = {r["ruleId"]: r["level"] for r in run["results"]}
+    assert levels[trivydb.OPENSSL_CVE] == "error"
+    for r in run["results"]:
+        assert "example.test/app (debian 12.7)" in r["message"]["text"]
+    stable_parts = json.dumps(
+        [run["automationDetails"], sorted(uris), sorted(levels), run["results"][0]["ruleId"]]
+    )
+    no_unstable_parts(stable_parts, image_report.parent)
+    assert str(image_report.parent) not in text and "app.tar" not in text
+    assert fmt.notes == []
+
+
+DOCKERFILE = """\
+# syntax=docker/dockerfile:1
+FROM golang:1.22 AS build
+RUN go build -o /app .
+
+# the runtime image
+FROM --platform=linux/amd64 \\
+    debian:12 AS runtime
+COPY --from=build /app /app
+"""
+
+
+def test_image_with_dockerfile_locates_packages_at_the_final_from(
+    image_report: Path, tmp_path: Path
+) -> None:
+    assert final_from_line(DOCKERFILE) == 6
+    dockerfile = DockerfileRef.from_text("docker/Dockerfile", DOCKERFILE)
+    assert dockerfile == DockerfileRef("docker/Dockerfile", 6)
+    assert DockerfileRef.from_text("Dockerfile", "# no stage\n") is None
+    doc, _, _ = render(gate(image_report), source_root=tmp_path, dockerfile=dockerfile)
+    (run,) = doc["runs"]
+    assert run["automationDetails"]["id"] == "scangate/image/example.test/app/"
+    assert run["results"]
+    for r in run["results"]:
+        location = r["locations"][0]["physicalLocation"]
+        assert location["artifactLocation"]["uri"] == "docker/Dockerfile"
+        assert location["region"] == {"startLine": 6}
+    # Rules are shared: openssl and libssl3 (one source package) are one rule, two results.
+    assert [r["ruleId"] for r in run["results"]].count(trivydb.OPENSSL_CVE) == 2
+    assert len(run["tool"]["driver"]["rules"]) == len({r["ruleId"] for r in run["results"]})
+
+
+IMAGE_REFERENCE = "registry.example:5000/team/api:2.1@sha256:" + "d" * 64
+
+
+def image_report_with_app_packages(path: Path) -> Path:
+    """An image report (as `trivy image` writes it) with OS and Python packages."""
+    vulnerability = {
+        "InstalledVersion": "1.0",
+        "FixedVersion": "1.1",
+        "Severity": "HIGH",
+        "Title": "a flaw",
+    }
+    metadata = "usr/lib/python3/dist-packages/requests-2.19.0.dist-info/METADATA"
+    report = {
+        "SchemaVersion": 2,
+        "Trivy": {"Version": "0.76.0"},
+        "ArtifactName": IMAGE_REFERENCE,
+        "ArtifactType": "container_image",
+        "Metadata": {"OS": {"Family": "debian", "Name": "12.7"}, "ImageID": "sha256:" + "e" * 64},
+        "Results": [
+            {
+                "Target": f"{IMAGE_REFERENCE} (debian 12.7)",
+                "Class": "os-pkgs",
+                "Type": "debian",
+                "Vulnerabilities": [
+                    {**vulnerability, "VulnerabilityID": "CVE-2024-0001", "PkgName": "libc6"}
+                ],
+            },
+            {
+                "Target": "Python",
+                "Class": "lang-pkgs",
+                "Type": "python-pkg",
+                "Vulnerabilities": [
+                    {
+                        **vulnerability,
+                        "VulnerabilityID": "CVE-2024-0002",
+                        "PkgName": "requests",
+                        "PkgPath": metadata,
+                    }
+                ],
+            },
+        ],
+    }
+    path.write_text(json.dumps(report))
+    return path
+
+
+def test_image_reference_with_registry_port_tag_and_digest(tmp_path: Path) -> None:
+    report = image_report_with_app_packages(tmp_path / "r.json")
+    doc, _, _ = render(gate(report, base_dir=tmp_path), source_root=tmp_path)
+    (run,) = doc["runs"]
+    assert run["automationDetails"]["id"] == "scangate/image/registry.example:5000/team/api/"
+    found = {r["ruleId"]: r for r in run["results"]}
+    # An OS package at the image's path; an application package at its file in the image.
+    assert uri_of(found["CVE-2024-0001"]) == "image/registry.example%3A5000/team/api"
+    assert uri_of(found["CVE-2024-0002"]) == (
+        "image/registry.example%3A5000/team/api/"
+        "usr/lib/python3/dist-packages/requests-2.19.0.dist-info/METADATA"
+    )
+    assert "2.1" not in json.dumps(run["automationDetails"]) and "sha256" not in uris_of(run)
+
+    dockerfile = DockerfileRef("Dockerfile", 3)
+    doc, _, _ = render(gate(report, base_dir=tmp_path), source_root=tmp_path, dockerfile=dockerfile)
+    found = {r["ruleId"]: r for r in doc["runs"][0]["results"]}
+    assert {uri_of(r) for r in found.values()} == {"Dockerfile"}
+    # At the FROM line, the message says where in the image the package is.
+    assert "in usr/lib/python3/dist-packages/" in found["CVE-2024-0002"]["message"]["text"]
+    os_message = found["CVE-2024-0001"]["message"]["text"]
+    assert "dist-packages" not in os_message
+    assert "[image registry.example:5000/team/api (debian 12.7)]" in os_message
+
+
+def gzipped_size(text: str) -> int:
+    return len(gzip.compress(text.encode(), compresslevel=6))
+
+
+def test_a_log_over_githubs_gzip_limit_is_written_again_smaller(
+    fs_report: Path, in_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = gate(fs_report)
+    full, text, fmt = render(result, source_root=in_base)
+    assert fmt.notes == []
+    limit = gzipped_size(text) * 2 // 3
+    monkeypatch.setattr(sarif, "MAX_GZIPPED_BYTES", limit)
+
+    # Streamed, the pieces are gone: the log is only reported as too large.
+    streamed = SarifFormat(SarifOptions(source_root=in_base))
+    assert "".join(streamed.iter_render(result)) == text
+    (note,) = streamed.notes
+    assert "MiB gzipped, over GitHub's limit" in note and "will be rejected" in note
+
+    # Rendered whole, it is written again with fewer results, the most severe kept.
+    smaller, text, fmt = render(result, source_root=in_base)
+    assert gzipped_size(text) <= limit
+    kept = smaller["runs"][0]["results"]
+    assert 0 < len(kept) < len(full["runs"][0]["results"])
+    assert kept == full["runs"][0]["results"][: len(kept)]
+    assert "written again with at most" in fmt.notes[0]
+    assert smaller["runs"][0]["properties"]["resultLimit"] == len(kept)
+    # With the cap off, nothing is dropped: the note says the upload will be refused.
+    _, _, fmt = render(result, source_root=in_base, max_results=0)
+    assert len(fmt.notes) == 1 and "will be rejected" in fmt.notes[0]
+
+
+def test_fs_and_image_runs_in_one_log_and_category_override(
+    fs_report: Path, image_report: Path, in_base: Path
+) -> None:
+    result = gate(fs_report, image_report)
+    doc, _, _ = render(result, source_root=in_base)
+    assert [r["automationDetails"]["id"] for r in doc["runs"]] == [
+        "scangate/fs/./",
+        "scangate/image/example.test/app/",
+    ]
+    doc, _, _ = render(result, source_root=in_base, category="ci/scan")
+    assert [r["automationDetails"]["id"] for r in doc["runs"]] == [
+        "ci/scan/fs/./",
+        "ci/scan/image/example.test/app/",
+    ]
+    doc, _, _ = render(gate(image_report), source_root=in_base, category="container")
+    assert doc["runs"][0]["automationDetails"]["id"] == "container/"
+
+
+def test_two_reports_of_one_target_are_one_run(fs_report: Path, in_base: Path) -> None:
+    once, _, _ = render(gate(fs_report), source_root=in_base)
+    twice, _, _ = render(gate(fs_report, fs_report), source_root=in_base)
+    assert len(twice["runs"]) == 1
+    assert twice["runs"][0]["results"] == once["runs"][0]["results"]
+
+
+# --- limits ----------------------------------------------------------------------------------
+
+
+def synthetic_report(path: Path, severities: list[str], *, name: str = ".") -> Path:
+    """A Trivy JSON report: one pip vulnerability (with a fix) per entry of `severities`."""
+    vulnerabilities = [
+        {
+            "VulnerabilityID": f"CVE-2024-{10000 + i % 250}",
+            "PkgName": f"pkg{i}",
+            "InstalledVersion": "1.0",
+            "FixedVersion": "1.1",
+            "Severity": severity,
+            "Title": f"pkg{i}: a flaw",
+        }
+        for i, severity in enumerate(severities)
+    ]
+    report = {
+        "SchemaVersion": 2,
+        "Trivy": {"Version": "0.76.0"},
+        "ArtifactName": name,
+        "ArtifactType": "filesystem",
+        "Results": [
+            {
+                "Target": "requirements.txt",
+                "Class": "lang-pkgs",
+                "Type": "pip",
+                "Vulnerabilities": vulnerabilities,
+            }
+        ],
+    }
+    path.write_text(json.dumps(report))
+    return path
+
+
+def test_30000_failing_findings_give_25000_results_most_severe_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "policy.yaml").write_text("version: 1\nfail-on:\n  vulnerability: LOW\n")
+    # Least severe first, so that keeping report order would keep the wrong ones.
+    severities = ["LOW"] * 6000 + ["MEDIUM"] * 8000 + ["HIGH"] * 8000 + ["CRITICAL"] * 8000
+    report = synthetic_report(tmp_path / "big.json", severities)
+    result = gate(report, policy="policy.yaml", base_dir=tmp_path)
+    assert result.summary.failing == 30_000
+
+    doc, _, fmt = render(result, source_root=tmp_path)
+    (run,) = doc["runs"]
+    assert len(run["results"]) == 25_000
+    kept = [r["level"] for r in run["results"]]
+    assert kept.count("error") == 16_000  # every CRITICAL and HIGH
+    assert kept.count("warning") == 8_000  # every MEDIUM
+    assert kept.count("note") == 1_000  # and the first LOWs
+    assert run["properties"]["resultsDropped"] == 5_000
+    assert run["properties"]["resultsDroppedBySeverity"] == {"LOW": 5_000}
+    assert run["properties"]["resultsConsidered"] == 30_000
+    (note,) = fmt.notes
+    assert "5000 of 30000 results left out" in note and "5000 LOW" in note
+
+
+def test_no_cap_writes_everything_and_says_github_will_refuse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GitHub's limit lowered to 100 so that the log stays small enough to validate quickly.
+    monkeypatch.setattr(sarif, "MAX_RESULTS_PER_RUN", 100)
+    report = synthetic_report(tmp_path / "r.json", ["HIGH"] * 101)
+    fmt = SarifFormat(SarifOptions(max_results=0, source_root=tmp_path))
+    doc = json.loads(fmt.render(gate(report, base_dir=tmp_path)))
+    _validator().validate(doc)
+    assert len(doc["runs"][0]["results"]) == 101
+    assert "resultsDropped" not in doc["runs"][0]["properties"]
+    (note,) = fmt.notes
+    assert "101 results" in note and "will reject" in note
+
+
+def test_more_than_20_targets_keep_20_runs_and_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    reports = [
+        synthetic_report(tmp_path / f"r{i}.json", ["HIGH"], name=f"services/svc-{i:02d}")
+        for i in range(22)
+    ]
+    doc, _, fmt = render(gate(*reports, base_dir=tmp_path), source_root=tmp_path)
+    ids = [r["automationDetails"]["id"] for r in doc["runs"]]
+    assert ids == [f"scangate/fs/services/svc-{i:02d}/" for i in range(20)]
+    assert (
+        doc["runs"][3]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        == "services/svc-03/requirements.txt"
+    )
+    (note,) = fmt.notes
+    assert "22 targets" in note and "svc-20" in note and "svc-21" in note
+
+
+def test_iter_render_is_render_in_pieces(fs_report: Path, in_base: Path) -> None:
+    result = gate(fs_report)
+    fmt = SarifFormat(SarifOptions(source_root=in_base))
+    assert "".join(fmt.iter_render(result)) == fmt.render(result)
+
+
+def test_the_vendored_schema_is_sarif_2_1_0_draft_07() -> None:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    assert "2.1.0" in schema["$id"] and "2.1.0" in schema["title"]
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    assert jsonschema.validators.validator_for(schema) is jsonschema.Draft7Validator
+    assert (SCHEMA_PATH.parent / "SARIF-SCHEMA-LICENSE.md").is_file()
+
+
+# --- units: the Dockerfile's final FROM, image repositories -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("FROM alpine:3.19\nRUN true\n", 1),
+        ("# comment\n\nfrom alpine AS base\nFROM base\nCMD x\n", 4),
+        ("FROM a AS one\nFROM --platform=$BUILDPLATFORM b AS two\nRUN x\n", 2),
+        # A continued FROM counts at its first line; comments inside a continuation are skipped.
+        ("FROM a\nRUN echo \\\n# not an instruction\n  FROM-looking text\nFROM \\\n  b\n", 5),
+        # The escape directive makes ` the continuation character.
+        ("# escape=`\nFROM a\nRUN dir `\n  FROM x\nFROM b\n", 5),
+        ("# escape=`\nFROM a\nRUN echo \\\nFROM b\n", 4),
+        # A heredoc body is not instructions.
+        ("FROM a\nRUN <<EOF\nFROM b\nEOF\nCOPY x y\n", 1),
+        ("FROM a\nCOPY <<-'END' /etc/conf\n\tFROM b\n\tEND\nFROM c\n", 5),
+        ("\ufeff# syntax=docker/dockerfile:1\nFROM a\n", 2),
+        ("# only comments\n", None),
+        ("", None),
+        ("RUN true\n", None),
+    ],
+)
+def test_final_from_line(text: str, line: int | None) -> None:
+    assert final_from_line(text) == line
+
+
+@pytest.mark.parametrize(
+    ("name", "tags", "digests", "expected"),
+    [
+        ("alpine:3.19", (), (), "alpine"),
+        ("alpine", (), (), "alpine"),
+        ("docker.io/library/nginx:1.25@sha256:" + "a" * 64, (), (), "docker.io/library/nginx"),
+        ("localhost:5000/team/app:1.2", (), (), "localhost:5000/team/app"),
+        ("ghcr.io/org/app@sha256:" + "b" * 64, (), (), "ghcr.io/org/app"),
+        ("/tmp/pytest-1/app.tar", ("example.test/app:1.0",), (), "example.test/app"),
+        ("app.tar", (), ("registry:5000/x/app@sha256:" + "c" * 64,), "registry:5000/x/app"),
+        ("/tmp/tmpab12/my-image.tar.gz", (), (), "my-image"),
+        ("./build/oci", (), (), "oci"),
+        # An OCI layout directory typed without "./": its tag names it.
+        ("build/oci", ("example.test/app:1.0",), (), "example.test/app"),
+        # A name the image's tags know stays as typed, whatever other tags the image has.
+        ("alpine", ("docker.io/library/alpine:3.19", "mirror.test/alpine:3"), (), "alpine"),
+        ("app", ("other.test/x:1", "app:latest"), (), "app"),
+    ],
+)
+def test_image_repository(
+    name: str, tags: tuple[str, ...], digests: tuple[str, ...], expected: str
+) -> None:
+    artifact = Artifact(name=name, type="container_image", repo_tags=tags, repo_digests=digests)
+    assert image_repository(artifact) == expected
