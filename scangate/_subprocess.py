@@ -16,10 +16,12 @@ import contextlib
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from scangate.errors import ScannerError, TrivyNotFoundError, TrivyRunError
 
@@ -73,10 +75,11 @@ def run(
     argv = [str(arg) for arg in argv]
     program = argv[0]
     start = time.monotonic()
+    feed = _input_file(input) if input is not None else None
     try:
         proc = subprocess.Popen(
             argv,
-            stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
+            stdin=feed if feed is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=dict(env) if env is not None else None,
@@ -104,20 +107,20 @@ def run(
             f"{program} cannot be executed ({exc.strerror or exc}): "
             "install a build for this platform"
         ) from exc
+    finally:
+        if feed is not None:
+            feed.close()  # the child has its own descriptor
 
     deadline = None if timeout is None else start + timeout
     out = err = b""
     timed_out = False
-    # communicate() takes the input once; a retry after TimeoutExpired goes on writing it.
-    pending = input
     try:
         while True:
             wait = max(heartbeat_interval, 0.01)
             if deadline is not None:
                 wait = max(0.0, min(wait, deadline - time.monotonic()))
             try:
-                send, pending = pending, None
-                out, err = proc.communicate(send, timeout=wait)
+                out, err = proc.communicate(timeout=wait)
                 break
             except subprocess.TimeoutExpired:
                 # communicate() keeps what it has read so far; retrying loses no output.
@@ -150,6 +153,20 @@ def run(
         stderr=_decode(err),
         duration=time.monotonic() - start,
     )
+
+
+def _input_file(data: bytes) -> IO[bytes]:
+    """`data` in an unlinked temp file, to be the child's stdin. Not a pipe: communicate()
+    cannot go on writing input after the TimeoutExpired each heartbeat is, and a file never
+    blocks either side."""
+    feed = tempfile.TemporaryFile()  # noqa: SIM115 - run() closes it once the child has it
+    try:
+        feed.write(data)
+        feed.seek(0)
+    except BaseException:
+        feed.close()
+        raise
+    return feed
 
 
 def _describe(argv: list[str]) -> str:

@@ -6,12 +6,12 @@ add or change under a directory for Trivy to scan, and maps the findings back to
 repository. It runs git through `_subprocess` and returns data: it never prints, exits or
 reads the environment (the CLI passes the environment in).
 
-Each version of a path goes into its own numbered layer (`dest/0/app.py`, `dest/1/app.py`):
-the lowest layer where the path is free. Each layer is scanned as its own root, so Trivy sees
-the same relative paths as `scangate scan fs` of a checkout, and the findings (targets,
-locations, fingerprints) are the ones that scan gives. One directory with `N/` prefixes would
-not be: Trivy's built-in secret allow rules match on the relative path (`\\/vendor\\/`,
-`\\/locales?\\/`, `^usr\\/...`), so a prefix changes which files are scanned at all.
+Each version of a path goes into a numbered layer (`dest/0/app.py`, `dest/1/app.py`): the
+lowest layer where the path is free. `scan_jobs` decides which Trivy runs cover the layers
+so that a finding is the one `scangate scan fs` of a checkout gives for that version (same
+target, location and fingerprint): Trivy's secret allow rules match the path relative to the
+scanned root (`\\/vendor\\/`, `^usr\\/...`), so secrets are scanned per layer, with the layer as
+the root; `remap` strips the `N/` prefixes of a run over all layers and refingerprints it.
 
 Blobs are written by git itself (`update-index --index-info` into a throw-away index, then
 `checkout-index`), in a throw-away repository that borrows this one's objects and unsets
@@ -42,6 +42,8 @@ HOOK_MARKER = "# installed by scangate hook install"
 """The line that marks a hook file as scangate's: install rewrites and uninstall removes only
 files that hold it."""
 BACKUP_SUFFIX = ".scangate-backup"
+ANY_REMOTE = "*"
+"""A remote name for `pushed_commits`: what any remote-tracking ref reaches is on a remote."""
 
 _OBJECT_NAME = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _EXECUTABLE = "100755"
@@ -150,7 +152,8 @@ def parse_pre_push_stdin(text: str) -> list[RefUpdate]:
 
 @dataclass(frozen=True)
 class Push:
-    """What a pre-push run is asked to check: the ref updates and the remote's name."""
+    """What a pre-push run is asked to check: the ref updates, and the remote whose
+    remote-tracking refs show what it already has (`pushed_commits`)."""
 
     updates: tuple[RefUpdate, ...]
     remote: str | None
@@ -171,6 +174,9 @@ def push_from_pre_commit(env: Mapping[str, str]) -> Push | None:
       remote reaches, TO_REF = the local commit;
     * a new ref whose history reaches a root commit the remote lacks (the first push to an
       empty remote): no FROM_REF/TO_REF at all; only the local branch names the commits.
+
+    `pre-commit run --from-ref A --to-ref B` sets FROM/TO without a remote: exactly A..B is
+    checked then (remote-tracking refs, which in CI often hold B already, do not count).
     """
     from_ref = env.get("PRE_COMMIT_FROM_REF", "")
     to_ref = env.get("PRE_COMMIT_TO_REF", "")
@@ -200,11 +206,11 @@ def resolve_commits(repo: Repo, revs: Sequence[str], *, env: Mapping[str, str]) 
 
 
 def head_push(repo: Repo, remote: str | None, *, env: Mapping[str, str]) -> Push:
-    """The push of HEAD as a new branch: what a run outside a real push checks. No update when
-    HEAD has no commit yet."""
+    """The push of HEAD as a new branch to `remote` (any remote when None): what a run
+    outside a real push checks. No update when HEAD has no commit yet."""
     (head,) = resolve_commits(repo, ["HEAD"], env=env)
     updates = (RefUpdate("HEAD", head, "", ""),) if head else ()
-    return Push(updates, remote, "HEAD")
+    return Push(updates, remote or ANY_REMOTE, "HEAD")
 
 
 def pushed_commits(
@@ -214,10 +220,10 @@ def pushed_commits(
 
     That is everything the pushed commits reach, less what the remote already has as far as
     this repository knows: the commits the updated remote refs point to (when they are here)
-    and whatever `refs/remotes/<remote>/*` reach (every remote-tracking ref when `remote` is
-    None). A deletion adds nothing; so a new branch off a pushed `main` brings only its own
-    commits, and a push to a remote with no remote-tracking refs (an empty remote, or a URL)
-    brings the whole history.
+    and whatever `refs/remotes/<remote>/*` reach (`ANY_REMOTE`: every remote-tracking ref;
+    None: none). A deletion adds nothing; so a new branch off a pushed `main` brings only its
+    own commits, and a push to a remote with no remote-tracking refs (an empty remote, or a
+    URL) brings the whole history.
     """
     live = [u for u in updates if not u.deletes]
     if not live:
@@ -231,7 +237,8 @@ def pushed_commits(
             raise ScannerError(f"the pushed commit {rev} is not in this repository")
     known = [c for c in found[len(locals_) :] if c is not None]
     argv = ["rev-list", "--reverse", "--topo-order", *(c for c in tips if c), "--not", *known]
-    argv.append(f"--remotes={remote}" if remote else "--remotes")
+    if remote is not None:
+        argv.append(f"--remotes={remote}")
     return _git(argv, repo.root, env).split()
 
 
@@ -256,7 +263,7 @@ class Materialized:
     root: Path
     versions: tuple[FileVersion, ...] = ()
     _by_layer: dict[int, dict[str, FileVersion]] = field(
-        default_factory=dict, compare=False, repr=False
+        default_factory=dict, init=False, compare=False, repr=False
     )
 
     def __post_init__(self) -> None:

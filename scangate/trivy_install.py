@@ -22,12 +22,14 @@ import tarfile
 import tempfile
 import zlib
 from pathlib import Path, PurePosixPath
-
-import filelock
-import requests
+from typing import TYPE_CHECKING
 
 from scangate._trivy_digests import PINNED_SHA256
 from scangate.errors import InstallError, UsageError
+
+if TYPE_CHECKING:
+    # Imported where used: every scan imports this module, few download anything.
+    import requests
 
 __all__ = [
     "BLOCKED_VERSIONS",
@@ -175,6 +177,9 @@ def install(
             f"cannot create the Trivy cache {root}: {exc.strerror or exc}; "
             "set SCANGATE_CACHE_DIR to a writable folder"
         ) from exc
+    import filelock
+    import requests
+
     lock = filelock.FileLock(str(root / f".install-{version}.lock"), timeout=LOCK_TIMEOUT_SECONDS)
     try:
         with lock:
@@ -209,6 +214,8 @@ def _published_checksum(
     http: requests.Session, base_url: str, version: str, platform: str, timeout: float
 ) -> str:
     """The digest for the asset from the release's checksums file (the `allow_unpinned` path)."""
+    import requests
+
     url = checksums_url(base_url, version)
     asset = asset_name(version, platform)
     body = bytearray()
@@ -281,6 +288,8 @@ def _download_and_place(
 
 def _download(http: requests.Session, url: str, dest: Path, timeout: float) -> str:
     """Stream `url` to `dest`, returning the SHA-256 of the bytes written."""
+    import requests
+
     digest = hashlib.sha256()
     written = 0
     try:
@@ -322,6 +331,8 @@ def _check_status(response: requests.Response, url: str) -> None:
 
 
 def _reason(exc: requests.RequestException) -> str:
+    import requests
+
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return "the connection closed before the whole file arrived (truncated download)"
     if isinstance(exc, requests.exceptions.Timeout):

@@ -193,6 +193,21 @@ def test_head_push_of_an_empty_repository_has_no_update(clone: Clone) -> None:
     head = clone.commit("first", {"a.txt": "1"})
     push = hook.head_push(repo_of(clone), "origin", env=clone.env)
     assert push.updates == (hook.RefUpdate("HEAD", head, "", ""),)
+    assert hook.head_push(repo_of(clone), None, env=clone.env).remote == hook.ANY_REMOTE
+
+
+def test_any_remote_and_no_remote(clone: Clone) -> None:
+    base = clone.commit("base", {"a.txt": "1"})
+    tip = clone.commit("tip", {"a.txt": "2"})
+    clone.git("push", "-q", "origin", "main")  # refs/remotes/origin/main is now the tip
+    head = hook.RefUpdate("HEAD", tip, "", "")
+    assert introduced(clone, [head], hook.ANY_REMOTE) == []
+    assert introduced(clone, [head], "upstream") == [base, tip]
+    # A range without a remote (`pre-commit run --from-ref A --to-ref B`): exactly A..B, even
+    # where a remote-tracking ref already holds B (CI checkouts do).
+    ranged = hook.push_from_pre_commit({"PRE_COMMIT_FROM_REF": base, "PRE_COMMIT_TO_REF": tip})
+    assert ranged is not None and ranged.remote is None
+    assert introduced(clone, list(ranged.updates), ranged.remote) == [tip]
 
 
 def test_find_repo_outside_a_work_tree_is_a_usage_error(
@@ -645,3 +660,31 @@ def test_hook_environment_has_no_leftover_git_variables() -> None:
     assert "GIT_OBJECT_DIRECTORY" not in isolated
     assert isolated["GIT_CONFIG_GLOBAL"] == os.devnull
     assert isolated["GIT_CONFIG_NOSYSTEM"] == "1"
+
+
+def test_sha256_repositories_and_linked_worktrees(clone: Clone, tmp_path: Path) -> None:
+    sha256 = tmp_path / "sha256"
+    gitrepo.git(["init", "-q", "--object-format=sha256", sha256], cwd=tmp_path, env=clone.env)
+    other = Clone(sha256, clone.remote, clone.env)
+    commit = other.commit("one", {"a.txt": "hi\n"})
+    assert len(commit) == 64
+    repo = repo_of(other)
+    assert repo.object_format == "sha256"
+    dest = tmp_path / "scan256"
+    dest.mkdir()
+    hook.materialize(repo, [commit], dest, env=clone.env)
+    assert files_of(dest) == {"0/a.txt": b"hi\n"}
+    assert hook.parse_pre_push_stdin(f"refs/heads/main {commit} refs/heads/main {'0' * 64}\n")
+
+    # A linked worktree keeps its objects in the main repository's .git.
+    base = clone.commit("base", {"b.txt": "b\n"})
+    linked = tmp_path / "linked"
+    clone.git("worktree", "add", "-q", "-b", "side", str(linked), base)
+    side = Clone(linked, clone.remote, clone.env)
+    tip = side.commit("side", {"c.txt": "c\n"})
+    repo = repo_of(side)
+    assert repo.root == linked and repo.objects == (clone.path / ".git" / "objects").resolve()
+    dest = tmp_path / "scanlinked"
+    dest.mkdir()
+    hook.materialize(repo, [tip], dest, env=clone.env)
+    assert files_of(dest) == {"0/c.txt": b"c\n"}

@@ -210,6 +210,33 @@ def test_trivy_version_runs_once_per_file(tmp_path: Path) -> None:
     assert trivy_locate.trivy_version(script) == "0.71.2"
 
 
+def test_trivy_version_is_remembered_on_disk_across_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "runs.log"
+    cache = tmp_path / "cache"
+    script = fake_trivy(tmp_path / "bin", "0.70.0", log=log)
+    assert trivy_locate.trivy_version(script, cache_dir=cache) == "0.70.0"
+    # A new process starts with an empty in-memory cache; the file answers instead.
+    monkeypatch.setattr(trivy_locate, "_version_cache", {})
+    assert trivy_locate.trivy_version(script, cache_dir=cache) == "0.70.0"
+    assert len(log.read_text().splitlines()) == 1
+    assert (cache / trivy_locate.VERSIONS_FILE).is_file()
+    # The same path with the same size replaced by another binary is asked again (new inode).
+    replacement = fake_trivy(tmp_path / "other", "0.70.1", log=log)
+    replacement.replace(script)
+    monkeypatch.setattr(trivy_locate, "_version_cache", {})
+    assert trivy_locate.trivy_version(script, cache_dir=cache) == "0.70.1"
+    assert len(log.read_text().splitlines()) == 2
+
+
+def test_an_unwritable_version_cache_costs_only_time(tmp_path: Path) -> None:
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache dir should be")
+    script = fake_trivy(tmp_path / "bin", "0.70.0")
+    assert trivy_locate.trivy_version(script, cache_dir=blocker) == "0.70.0"
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [

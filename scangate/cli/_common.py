@@ -10,7 +10,7 @@ import tempfile
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Self
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Self
 
 import platformdirs
 import typer
@@ -18,10 +18,7 @@ import typer
 from scangate import baseline as baseline_file
 from scangate.errors import ExitCode, TrivyNotFoundError, UsageError
 from scangate.formats import Format
-from scangate.formats.annotations import github_annotations
 from scangate.formats.jsonresult import JsonFormat
-from scangate.formats.markdown import MarkdownFormat
-from scangate.formats.sarif import DockerfileRef, SarifFormat, SarifOptions
 from scangate.formats.table import TableFormat, verdict_line
 from scangate.gate import GateResult, Verdict
 from scangate.policy import (
@@ -297,7 +294,13 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+if TYPE_CHECKING:
+    from scangate.formats.sarif import DockerfileRef
+
+
 def _dockerfile(args: GateArgs, root: Path, source_root: Path) -> DockerfileRef | None:
+    from scangate.formats.sarif import DockerfileRef
+
     path = args.dockerfile or root / "Dockerfile"
     if args.dockerfile is None and not path.is_file():
         return None
@@ -316,6 +319,11 @@ def _dockerfile(args: GateArgs, root: Path, source_root: Path) -> DockerfileRef 
 
 
 def _formats(args: GateArgs, root: Path) -> tuple[dict[OutputFormat, Format], list[str]]:
+    # SARIF (sarif-om, attrs) and Markdown load only when asked for: every scan pays for
+    # what it imports, and a pre-push hook runs often.
+    from scangate.formats.markdown import MarkdownFormat
+    from scangate.formats.sarif import SarifFormat, SarifOptions
+
     source_root = Path.cwd()
     sarif = SarifFormat(
         SarifOptions(
@@ -369,6 +377,8 @@ def report(result: GateResult, args: GateArgs, *, root: Path | None = None) -> N
     for note in notes:
         warn(note)
     if os.environ.get("GITHUB_ACTIONS") == "true":
+        from scangate.formats.annotations import github_annotations
+
         # Workflow commands on stderr when stdout carries JSON or SARIF for a pipe.
         human = args.fmt in (OutputFormat.table, OutputFormat.markdown)
         for line in github_annotations(result, source_root=Path.cwd()):

@@ -78,13 +78,13 @@ _MAX_NOTES = 20
 RemoteArg = Annotated[
     str | None,
     typer.Argument(
-        metavar="[REMOTE]",
-        help="The remote's name (git passes it). Default: PRE_COMMIT_REMOTE_NAME, else every "
-        "remote-tracking ref counts as pushed.",
+        metavar="REMOTE",
+        help="The remote's name (git passes it): what its remote-tracking refs reach is not "
+        "scanned. Default: PRE_COMMIT_REMOTE_NAME; by hand, every remote.",
     ),
 ]
 UrlArg = Annotated[
-    str | None, typer.Argument(metavar="[URL]", help="The remote's URL (git passes it; unused).")
+    str | None, typer.Argument(metavar="URL", help="The remote's URL (git passes it; unused).")
 ]
 HookPolicyOpt = Annotated[
     str | None,
@@ -169,7 +169,9 @@ def hook_pre_push(
 ) -> None:
     """Gate what a push introduces: every file version added or changed by the commits the
     remote does not have yet (git's ref lines on stdin, or pre-commit's PRE_COMMIT_*
-    variables; run by hand, HEAD's commits no remote-tracking ref reaches).
+    variables; run by hand, HEAD's commits no remote-tracking ref reaches). Offline; the
+    policy is .scangate.yaml at the repository root, else 'pre-push', and the baseline
+    .scangate-baseline.json there when it exists.
 
     Exit codes: 0 pass (or nothing to scan), 1 the gate failed, 2 usage or policy error,
     3 git or the scan failed, 130 interrupted.
@@ -214,6 +216,7 @@ def hook_pre_commit(
     timeout: TimeoutOpt = "600s",
 ) -> None:
     """Gate the staged files (what `git commit` would record) for secrets: fast, offline.
+    Policy and baseline as for pre-push.
 
     Exit codes: 0 pass (or nothing staged), 1 the gate failed, 2 usage or policy error,
     3 git or the scan failed, 130 interrupted.
@@ -253,7 +256,9 @@ def _gate(params: dict[str, Any], repo: Repo) -> _Gate:
     if args.baseline is None and default_baseline.is_file():
         args = dataclasses.replace(args, baseline=default_baseline)
     day = args.day()
-    return _Gate(args, day, args.load_policy(repo.root, day), args.load_baseline())
+    gate = _Gate(args, day, args.load_policy(repo.root, day), args.load_baseline())
+    args.check_outputs()
+    return gate
 
 
 def _stdin_is_tty() -> bool:
@@ -331,11 +336,12 @@ def _gate_files(repo: Repo, files: Materialized, scan_args: ScanArgs, gate: _Gat
         parts += [
             remap(o.run, files, layer=job.layer) for o, job in zip(outcomes, batch, strict=True)
         ]
-    combined = combine(parts, name=repo.name)
+    # Named by its absolute path: SARIF and annotations then place findings relative to it.
+    combined = combine(parts, name=str(repo.root))
     result = evaluate([combined.run], gate.policy, gate.day, gate.baseline)
     if not gate.args.quiet and gate.args.fmt is OutputFormat.table:
         _origin_notes(result, combined)
-    report(result, gate.args)
+    report(result, gate.args, root=repo.root)
 
 
 def _label(repo: Repo, files: Materialized, job: ScanJob) -> str:
