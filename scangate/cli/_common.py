@@ -4,9 +4,12 @@ policy and Trivy look-ups, atomic output files and the report step."""
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -199,6 +202,65 @@ NoInstallOpt = Annotated[
         help="Never download Trivy: fail (exit 3) when none is found.",
     ),
 ]
+
+
+OptionGroup = tuple[inspect.Parameter, ...]
+
+
+def option_group(**spec: tuple[Any, Any]) -> OptionGroup:
+    """Options several commands share, as `name=(AnnotatedType, default)`."""
+    return tuple(
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=default)
+        for name, (kind, default) in spec.items()
+    )
+
+
+def with_options(
+    *groups: OptionGroup,
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Add option groups to a command, so that each shared option is declared once.
+
+    The command takes them as `**options` (it reads them back through `ctx.params`); Typer
+    sees them in the signature this sets, with their help and environment variables.
+    """
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        own = inspect.signature(command, eval_str=True)
+        params = [p for p in own.parameters.values() if p.kind is not p.VAR_KEYWORD]
+
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> None:
+            command(*args, **kwargs)
+
+        wrapper.__signature__ = own.replace(  # type: ignore[attr-defined]
+            parameters=[*params, *(p for group in groups for p in group)]
+        )
+        return wrapper
+
+    return decorate
+
+
+GATE_OPTIONS = option_group(
+    policy=(PolicyOpt, None),
+    ignorefile=(IgnorefileOpt, None),
+    fmt=(FormatOpt, OutputFormat.table),
+    json_path=(JsonOpt, None),
+    sarif=(SarifOpt, None),
+    sarif_category=(SarifCategoryOpt, None),
+    sarif_include_allowed=(SarifIncludeAllowedOpt, False),
+    sarif_only_failing=(SarifOnlyFailingOpt, False),
+    sarif_max_results=(SarifMaxResultsOpt, 25_000),
+    dockerfile=(DockerfileOpt, None),
+    markdown=(MarkdownOpt, None),
+    github_summary=(GithubSummaryOpt, False),
+    baseline=(BaselineOpt, None),
+    show_all=(AllOpt, False),
+    today=(TodayOpt, None),
+    quiet=(QuietOpt, False),
+)
+TRIVY_OPTIONS = option_group(
+    trivy=(TrivyOpt, None), cache_dir=(CacheDirOpt, None), no_install=(NoInstallOpt, False)
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from scangate import baseline as baseline_file
 from scangate.cli._app import baseline_app
-from scangate.cli._common import CacheDirOpt, NoInstallOpt, TrivyOpt, write_atomic
+from scangate.cli._common import TRIVY_OPTIONS, with_options, write_atomic
 from scangate.cli.check import read_runs
-from scangate.cli.scan import (
-    DbRepoOpt,
-    MaxDbAgeOpt,
-    OfflineOpt,
-    ScanArgs,
-    ScannersOpt,
-    ServerOpt,
-    SkipDirsOpt,
-    SkipFilesOpt,
-    TimeoutOpt,
-    run_scans,
-)
+from scangate.cli.scan import RUN_OPTIONS, ScanArgs, run_scans
 from scangate.errors import UsageError
 from scangate.findings import ScanRun
 from scangate.trivy_run import Target
@@ -55,6 +44,7 @@ def _current_runs(ctx: typer.Context, path: Path, reports: list[str] | None) -> 
 
 
 @baseline_app.command("create")
+@with_options(TRIVY_OPTIONS, RUN_OPTIONS)
 def baseline_create(
     ctx: typer.Context,
     path: PathArg = Path(),
@@ -63,17 +53,7 @@ def baseline_create(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite an existing baseline file.")
     ] = False,
-    trivy: TrivyOpt = None,
-    cache_dir: CacheDirOpt = None,
-    no_install: NoInstallOpt = False,
-    scanners: ScannersOpt = None,
-    skip_dirs: SkipDirsOpt = None,
-    skip_files: SkipFilesOpt = None,
-    timeout: TimeoutOpt = "600s",
-    db_repository: DbRepoOpt = None,
-    server: ServerOpt = None,
-    offline: OfflineOpt = False,
-    max_db_age: MaxDbAgeOpt = 7,
+    **options: Any,
 ) -> None:
     """Scan PATH (or read --report files) and record every finding's fingerprint."""
     if output.exists() and not force:
@@ -87,22 +67,13 @@ def baseline_create(
 
 
 @baseline_app.command("update")
+@with_options(TRIVY_OPTIONS, RUN_OPTIONS)
 def baseline_update(
     ctx: typer.Context,
     path: PathArg = Path(),
     output: OutputOpt = baseline_file.DEFAULT_PATH,
     report: ReportOpt = None,
-    trivy: TrivyOpt = None,
-    cache_dir: CacheDirOpt = None,
-    no_install: NoInstallOpt = False,
-    scanners: ScannersOpt = None,
-    skip_dirs: SkipDirsOpt = None,
-    skip_files: SkipFilesOpt = None,
-    timeout: TimeoutOpt = "600s",
-    db_repository: DbRepoOpt = None,
-    server: ServerOpt = None,
-    offline: OfflineOpt = False,
-    max_db_age: MaxDbAgeOpt = 7,
+    **options: Any,
 ) -> None:
     """Rescan and rewrite the baseline: fixed findings leave it, new ones join it."""
     old = baseline_file.load(output).fingerprints if output.exists() else frozenset()

@@ -5,32 +5,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import yaml
 
 from scangate.cli._app import app, policy_app
 from scangate.cli._common import (
-    AllOpt,
-    BaselineOpt,
-    DockerfileOpt,
-    FormatOpt,
+    GATE_OPTIONS,
     GateArgs,
-    GithubSummaryOpt,
     IgnorefileOpt,
-    JsonOpt,
-    MarkdownOpt,
-    OutputFormat,
     PolicyOpt,
-    QuietOpt,
-    SarifCategoryOpt,
-    SarifIncludeAllowedOpt,
-    SarifMaxResultsOpt,
-    SarifOnlyFailingOpt,
-    SarifOpt,
     TodayOpt,
     report,
+    with_options,
 )
 from scangate.findings import ScanRun
 from scangate.gate import evaluate
@@ -49,6 +37,7 @@ def read_runs(reports: Sequence[str]) -> list[ScanRun]:
 
 
 @app.command()
+@with_options(GATE_OPTIONS)
 def check(
     ctx: typer.Context,
     reports: Annotated[
@@ -58,22 +47,7 @@ def check(
             help="Trivy JSON report(s) (`trivy ... --format json`); '-' reads stdin.",
         ),
     ],
-    policy: PolicyOpt = None,
-    ignorefile: IgnorefileOpt = None,
-    fmt: FormatOpt = OutputFormat.table,
-    json_path: JsonOpt = None,
-    show_all: AllOpt = False,
-    today: TodayOpt = None,
-    quiet: QuietOpt = False,
-    baseline: BaselineOpt = None,
-    sarif: SarifOpt = None,
-    sarif_category: SarifCategoryOpt = None,
-    sarif_include_allowed: SarifIncludeAllowedOpt = False,
-    sarif_only_failing: SarifOnlyFailingOpt = False,
-    sarif_max_results: SarifMaxResultsOpt = 25_000,
-    dockerfile: DockerfileOpt = None,
-    markdown: MarkdownOpt = None,
-    github_summary: GithubSummaryOpt = False,
+    **options: Any,
 ) -> None:
     """Gate existing Trivy JSON reports with a policy: one verdict for all of them.
 

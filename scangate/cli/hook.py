@@ -23,21 +23,15 @@ import typer
 from scangate import baseline as baseline_file
 from scangate.cli._app import hook_app
 from scangate.cli._common import (
-    AllOpt,
-    BaselineOpt,
-    CacheDirOpt,
-    FormatOpt,
+    GATE_OPTIONS,
+    TRIVY_OPTIONS,
     GateArgs,
-    IgnorefileOpt,
-    JsonOpt,
-    NoInstallOpt,
     OutputFormat,
-    QuietOpt,
-    TodayOpt,
-    TrivyOpt,
     cache_dir,
+    option_group,
     report,
     warn,
+    with_options,
 )
 from scangate.cli.scan import (
     MaxDbAgeOpt,
@@ -110,6 +104,20 @@ HookScannersOpt = Annotated[
 ]
 
 
+# The shared options, with the hooks' own defaults for the policy and the scanners.
+HOOK_GATE_OPTIONS = (
+    *(p for p in GATE_OPTIONS if p.name != "policy"),
+    *option_group(policy=(HookPolicyOpt, None)),
+)
+HOOK_RUN_OPTIONS = option_group(
+    scanners=(HookScannersOpt, None),
+    skip_dirs=(SkipDirsOpt, None),
+    skip_files=(SkipFilesOpt, None),
+    timeout=(TimeoutOpt, "600s"),
+    max_db_age=(MaxDbAgeOpt, 7),
+)
+
+
 def _repo() -> Repo:
     return find_repo(Path.cwd(), env=os.environ)
 
@@ -146,26 +154,12 @@ def hook_uninstall() -> None:
 
 
 @hook_app.command("pre-push")
+@with_options(HOOK_GATE_OPTIONS, TRIVY_OPTIONS, HOOK_RUN_OPTIONS)
 def hook_pre_push(
     ctx: typer.Context,
     remote: RemoteArg = None,
     url: UrlArg = None,
-    policy: HookPolicyOpt = None,
-    ignorefile: IgnorefileOpt = None,
-    fmt: FormatOpt = OutputFormat.table,
-    json_path: JsonOpt = None,
-    show_all: AllOpt = False,
-    today: TodayOpt = None,
-    quiet: QuietOpt = False,
-    baseline: BaselineOpt = None,
-    trivy: TrivyOpt = None,
-    cache_dir: CacheDirOpt = None,
-    no_install: NoInstallOpt = False,
-    scanners: HookScannersOpt = None,
-    skip_dirs: SkipDirsOpt = None,
-    skip_files: SkipFilesOpt = None,
-    timeout: TimeoutOpt = "600s",
-    max_db_age: MaxDbAgeOpt = 7,
+    **options: Any,
 ) -> None:
     """Gate what a push introduces: every file version added or changed by the commits the
     remote does not have yet (git's ref lines on stdin, or pre-commit's PRE_COMMIT_*
@@ -200,21 +194,8 @@ def hook_pre_push(
 
 
 @hook_app.command("pre-commit")
-def hook_pre_commit(
-    ctx: typer.Context,
-    policy: HookPolicyOpt = None,
-    ignorefile: IgnorefileOpt = None,
-    fmt: FormatOpt = OutputFormat.table,
-    json_path: JsonOpt = None,
-    show_all: AllOpt = False,
-    today: TodayOpt = None,
-    quiet: QuietOpt = False,
-    baseline: BaselineOpt = None,
-    trivy: TrivyOpt = None,
-    cache_dir: CacheDirOpt = None,
-    no_install: NoInstallOpt = False,
-    timeout: TimeoutOpt = "600s",
-) -> None:
+@with_options(HOOK_GATE_OPTIONS, TRIVY_OPTIONS, option_group(timeout=(TimeoutOpt, "600s")))
+def hook_pre_commit(ctx: typer.Context, **options: Any) -> None:
     """Gate the staged files (what `git commit` would record) for secrets: fast, offline.
     Policy and baseline as for pre-push.
 

@@ -14,32 +14,16 @@ import typer
 
 from scangate.cli._app import scan_app
 from scangate.cli._common import (
-    AllOpt,
-    BaselineOpt,
-    CacheDirOpt,
-    DockerfileOpt,
-    FormatOpt,
+    GATE_OPTIONS,
+    TRIVY_OPTIONS,
     GateArgs,
-    GithubSummaryOpt,
-    IgnorefileOpt,
-    JsonOpt,
-    MarkdownOpt,
-    NoInstallOpt,
-    OutputFormat,
-    PolicyOpt,
-    QuietOpt,
-    SarifCategoryOpt,
-    SarifIncludeAllowedOpt,
-    SarifMaxResultsOpt,
-    SarifOnlyFailingOpt,
-    SarifOpt,
-    TodayOpt,
-    TrivyOpt,
     cache_dir,
     check_writable,
     find_trivy,
+    option_group,
     report,
     warn,
+    with_options,
     write_atomic,
 )
 from scangate.errors import UsageError
@@ -58,18 +42,29 @@ ScannersOpt = Annotated[
 ]
 SkipDirsOpt = Annotated[
     list[str] | None,
-    typer.Option("--skip-dirs", envvar="SCANGATE_SKIP_DIRS", help="Passed to Trivy (repeatable)."),
+    typer.Option(
+        "--skip-dirs",
+        envvar="SCANGATE_SKIP_DIRS",
+        metavar="GLOB",
+        help="Passed to Trivy (repeatable).",
+    ),
 ]
 SkipFilesOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--skip-files", envvar="SCANGATE_SKIP_FILES", help="Passed to Trivy (repeatable)."
+        "--skip-files",
+        envvar="SCANGATE_SKIP_FILES",
+        metavar="GLOB",
+        help="Passed to Trivy (repeatable).",
     ),
 ]
 TimeoutOpt = Annotated[
     str,
     typer.Option(
-        "--timeout", envvar="SCANGATE_TIMEOUT", help="Trivy's time limit: 300, 300s, 10m, 1h."
+        "--timeout",
+        envvar="SCANGATE_TIMEOUT",
+        metavar="DURATION",
+        help="Trivy's time limit: 300, 300s, 10m, 1h.",
     ),
 ]
 DbRepoOpt = Annotated[
@@ -77,6 +72,7 @@ DbRepoOpt = Annotated[
     typer.Option(
         "--db-repository",
         envvar="SCANGATE_DB_REPOSITORY",
+        metavar="REPO",
         help="OCI repository of the vulnerability DB (repeatable; a mirror).",
     ),
 ]
@@ -119,6 +115,24 @@ RawReportOpt = Annotated[
         help="Keep Trivy's own JSON report here (a directory when scanning several images).",
     ),
 ]
+
+
+# How Trivy runs; `scan fs`, `scan image`, `baseline` and the hooks share them.
+RUN_OPTIONS = option_group(
+    scanners=(ScannersOpt, None),
+    skip_dirs=(SkipDirsOpt, None),
+    skip_files=(SkipFilesOpt, None),
+    timeout=(TimeoutOpt, "600s"),
+    db_repository=(DbRepoOpt, None),
+    server=(ServerOpt, None),
+    offline=(OfflineOpt, False),
+    max_db_age=(MaxDbAgeOpt, 7),
+)
+SCAN_OPTIONS = (
+    *TRIVY_OPTIONS,
+    *RUN_OPTIONS,
+    *option_group(insecure=(InsecureOpt, False), raw_report=(RawReportOpt, None)),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,38 +271,11 @@ def scan_and_gate(targets: list[Target], root: Path, params: dict[str, Any]) -> 
 
 
 @scan_app.command("fs")
+@with_options(GATE_OPTIONS, SCAN_OPTIONS)
 def scan_fs(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="The directory to scan.")] = Path(),
-    policy: PolicyOpt = None,
-    ignorefile: IgnorefileOpt = None,
-    fmt: FormatOpt = OutputFormat.table,
-    json_path: JsonOpt = None,
-    show_all: AllOpt = False,
-    today: TodayOpt = None,
-    quiet: QuietOpt = False,
-    baseline: BaselineOpt = None,
-    sarif: SarifOpt = None,
-    sarif_category: SarifCategoryOpt = None,
-    sarif_include_allowed: SarifIncludeAllowedOpt = False,
-    sarif_only_failing: SarifOnlyFailingOpt = False,
-    sarif_max_results: SarifMaxResultsOpt = 25_000,
-    dockerfile: DockerfileOpt = None,
-    markdown: MarkdownOpt = None,
-    github_summary: GithubSummaryOpt = False,
-    trivy: TrivyOpt = None,
-    cache_dir: CacheDirOpt = None,
-    no_install: NoInstallOpt = False,
-    scanners: ScannersOpt = None,
-    skip_dirs: SkipDirsOpt = None,
-    skip_files: SkipFilesOpt = None,
-    timeout: TimeoutOpt = "600s",
-    db_repository: DbRepoOpt = None,
-    server: ServerOpt = None,
-    insecure: InsecureOpt = False,
-    offline: OfflineOpt = False,
-    max_db_age: MaxDbAgeOpt = 7,
-    raw_report: RawReportOpt = None,
+    **options: Any,
 ) -> None:
     """Scan a directory for vulnerabilities, misconfigurations and secrets in one Trivy run,
     then gate the findings with the policy."""
@@ -299,6 +286,7 @@ def scan_fs(
 
 
 @scan_app.command("image")
+@with_options(GATE_OPTIONS, SCAN_OPTIONS)
 def scan_image(
     ctx: typer.Context,
     refs: Annotated[
@@ -314,35 +302,7 @@ def scan_image(
             help="An image tarball (docker save) or OCI layout directory (repeatable).",
         ),
     ] = None,
-    policy: PolicyOpt = None,
-    ignorefile: IgnorefileOpt = None,
-    fmt: FormatOpt = OutputFormat.table,
-    json_path: JsonOpt = None,
-    show_all: AllOpt = False,
-    today: TodayOpt = None,
-    quiet: QuietOpt = False,
-    baseline: BaselineOpt = None,
-    sarif: SarifOpt = None,
-    sarif_category: SarifCategoryOpt = None,
-    sarif_include_allowed: SarifIncludeAllowedOpt = False,
-    sarif_only_failing: SarifOnlyFailingOpt = False,
-    sarif_max_results: SarifMaxResultsOpt = 25_000,
-    dockerfile: DockerfileOpt = None,
-    markdown: MarkdownOpt = None,
-    github_summary: GithubSummaryOpt = False,
-    trivy: TrivyOpt = None,
-    cache_dir: CacheDirOpt = None,
-    no_install: NoInstallOpt = False,
-    scanners: ScannersOpt = None,
-    skip_dirs: SkipDirsOpt = None,
-    skip_files: SkipFilesOpt = None,
-    timeout: TimeoutOpt = "600s",
-    db_repository: DbRepoOpt = None,
-    server: ServerOpt = None,
-    insecure: InsecureOpt = False,
-    offline: OfflineOpt = False,
-    max_db_age: MaxDbAgeOpt = 7,
-    raw_report: RawReportOpt = None,
+    **options: Any,
 ) -> None:
     """Scan container images, by reference or from archives, each in its own Trivy run, and
     gate them together: one verdict."""
