@@ -35,48 +35,17 @@ import pytest
 import responses
 
 from tests.support import servers, trivydb
+from tests.support.scanning import DEPLOYMENT, DOCKERFILE, fake_token
 
 ENV_PREFIXES = ("SCANGATE_", "GITHUB_", "TRIVY_")
 
-# Pieces, so that no token-shaped literal is ever in this repository.
-_TOKEN_PREFIX = "ghp" + "_"
-_TOKEN_BODY = "A1b2" * 9
-
-
-def make_fake_github_token() -> str:
-    """A string Trivy's `github-pat` rule matches (`ghp_` + 36 alphanumerics); not a real token."""
-    return _TOKEN_PREFIX + _TOKEN_BODY
+# One definition of the fake token and the fixture files, shared with tests.support.scanning.
+make_fake_github_token = fake_token
+DOCKERFILE_WITHOUT_USER = DOCKERFILE
+K8S_DEPLOYMENT = DEPLOYMENT
 
 
 # --- the fixture repos ---------------------------------------------------------------------
-
-DOCKERFILE_WITHOUT_USER = """\
-FROM alpine:3.19
-RUN apk add --no-cache curl
-CMD ["sh"]
-"""
-
-K8S_DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 1
-  selector:
-    matchLabels:
-      app: web
-  template:
-    metadata:
-      labels:
-        app: web
-    spec:
-      containers:
-        - name: web
-          image: nginx:1.25
-          securityContext:
-            privileged: true
-"""
 
 
 def settings_with_token(token: str) -> str:
