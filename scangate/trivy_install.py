@@ -114,6 +114,12 @@ def checksums_url(base_url: str, version: str) -> str:
     return f"{base_url.rstrip('/')}/v{version}/trivy_{version}_checksums.txt"
 
 
+def archive_path(cache_dir: Path, version: str, platform: str) -> Path:
+    """Where a verified release archive is kept: a restored cache of these is re-verified
+    against the pinned digest before use, unlike a cached binary (see `install`)."""
+    return cache_dir / "trivy" / "archives" / asset_name(version, platform)
+
+
 def binary_path(cache_dir: Path, version: str) -> Path:
     """Where `install` puts (and `trivy_locate` looks for) a given version."""
     return cache_dir / "trivy" / version / "trivy"
@@ -260,7 +266,14 @@ def _download_and_place(
         # Inside the cache, so the final os.replace is a rename on one filesystem.
         work = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=root))
         archive = work / asset_name(version, platform)
-        actual = _download(http, url, archive, timeout)
+        kept = root / "archives" / archive.name
+        actual = _reuse(kept, archive)
+        if actual is not None and actual != expected:
+            # A corrupt or tampered cache entry (CI caches can be poisoned): fetch it again.
+            kept.unlink()
+            actual = None
+        if actual is None:
+            actual = _download(http, url, archive, timeout)
         if actual != expected:
             raise InstallError(
                 f"{url} has SHA-256 {actual}, expected {expected}: the download is corrupt or "
@@ -275,6 +288,8 @@ def _download_and_place(
             # of an interrupted manual change. A rename cannot replace a non-empty folder.
             _remove(target)
         stage.replace(target)  # one rename: the install appears whole or not at all
+        kept.parent.mkdir(exist_ok=True)
+        archive.replace(kept)
     except OSError as exc:
         raise InstallError(
             f"cannot write trivy {version} into {root}: {exc.strerror or exc}; free some space "
@@ -284,6 +299,19 @@ def _download_and_place(
         # Runs on KeyboardInterrupt and on a full disk too.
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _reuse(kept: Path, dest: Path) -> str | None:
+    """Copy a kept archive (CI restores these from its cache) to `dest` and return its SHA-256
+    for the caller to check like a download's; None when there is none."""
+    if not kept.is_file():
+        return None
+    digest = hashlib.sha256()
+    with kept.open("rb") as src, dest.open("wb") as out:
+        while chunk := src.read(_CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
 
 
 def _download(http: requests.Session, url: str, dest: Path, timeout: float) -> str:

@@ -852,8 +852,9 @@ def test_no_db_cache_when_no_db_is_downloaded(
 def test_other_trivy_version_is_installed_and_cached(
     run_action: RunAction, workspace: Path, runner_temp: Path, installed: Installed
 ) -> None:
-    # What actions/cache restores for scangate-trivy-0.74.0-Linux-X64: scangate's own layout
-    # (<cache>/trivy/<version>/trivy). Its bytes do not matter here, only the wiring.
+    # Only the wiring: a real 0.74.0 archive (what actions/cache restores into
+    # <cache>/trivy/archives) cannot be had offline, so the binary stands installed already.
+    # tests/test_trivy_install.py checks that a restored archive is verified before use.
     cached = runner_temp / "scangate-cache" / "trivy" / "0.74.0" / "trivy"
     cached.parent.mkdir(parents=True)
     shutil.copy2(installed.venv / "bin" / "trivy", cached)
@@ -862,7 +863,7 @@ def test_other_trivy_version_is_installed_and_cached(
     assert run.succeeded, run.log
     cache = run.step("Cache the Trivy release")
     assert cache.with_ == {
-        "path": str(runner_temp / "scangate-cache" / "trivy"),
+        "path": str(runner_temp / "scangate-cache" / "trivy" / "archives"),
         "key": "scangate-trivy-0.74.0-Linux-X64",
     }
     assert run.step("Install Trivy").outputs["path"] == str(cached)

@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -31,6 +32,7 @@ from scangate.trivy_install import (
     BLOCKED_VERSIONS,
     PINNED_SHA256,
     PLATFORMS,
+    asset_name,
     asset_url,
     checksums_url,
     install,
@@ -155,7 +157,8 @@ def test_good_archive_installs_and_runs(
     assert binary == cache / "trivy" / VERSION / "trivy"
     assert binary.stat().st_mode & 0o777 == 0o755
     assert sorted(p.name for p in binary.parent.iterdir()) == ["trivy"]  # nothing else extracted
-    assert sorted(p.name for p in (cache / "trivy").iterdir()) == [LOCK, VERSION]
+    assert sorted(p.name for p in (cache / "trivy").iterdir()) == [LOCK, VERSION, "archives"]
+    assert (cache / "trivy" / "archives" / asset_name(VERSION, PLATFORM)).read_bytes() == archive
     assert binary.read_bytes() == trivy_script()
     assert trivy_version(binary) == VERSION
     assert _subprocess.run([str(binary), "version", "--format", "json"], timeout=30).returncode == 0
@@ -174,6 +177,36 @@ def test_already_installed_makes_no_http_call(
     assert do_install(cache) == first
     assert do_install(cache, allow_unpinned=True) == first
     assert len(rsps.calls) == 0
+
+
+def test_a_kept_archive_is_verified_and_installs_without_the_network(
+    rsps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch, cache: Path
+) -> None:
+    """CI caches the archives, not the binary: a fresh runner re-verifies, then extracts."""
+    archive = make_archive()
+    pin(monkeypatch, archive)
+    serve(rsps, archive)
+    binary = do_install(cache)
+    shutil.rmtree(binary.parent)  # a new runner with only the archives restored
+    rsps.reset()
+    assert do_install(cache) == binary
+    assert binary.read_bytes() == trivy_script()
+    assert len(rsps.calls) == 0
+
+
+def test_a_tampered_kept_archive_is_replaced_by_a_fresh_download(
+    rsps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch, cache: Path
+) -> None:
+    archive = make_archive()
+    pin(monkeypatch, archive)
+    serve(rsps, archive)
+    kept = cache / "trivy" / "archives" / asset_name(VERSION, PLATFORM)
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(make_archive([("trivy", b"#!/bin/sh\necho poisoned\n")]))
+    binary = do_install(cache)
+    assert binary.read_bytes() == trivy_script()
+    assert kept.read_bytes() == archive
+    assert len(rsps.calls) == 1
 
 
 def test_a_binary_already_in_the_cache_is_used_even_if_unpinned(
@@ -541,7 +574,12 @@ def test_concurrent_installs_in_threads_download_once(
     assert results[0] == results[1] == cache / "trivy" / VERSION / "trivy"
     assert len(rsps.calls) == 1
     assert trivy_version(results[0]) == VERSION
-    assert leftovers(cache) == [f"trivy/{VERSION}", f"trivy/{VERSION}/trivy"]
+    assert leftovers(cache) == [
+        f"trivy/{VERSION}",
+        f"trivy/{VERSION}/trivy",
+        "trivy/archives",
+        f"trivy/archives/{asset_name(VERSION, PLATFORM)}",
+    ]
 
 
 def test_concurrent_installs_in_processes_download_once(tmp_path: Path, cache: Path) -> None:
@@ -588,7 +626,12 @@ with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
     binary = cache / "trivy" / VERSION / "trivy"
     assert {out.split()[1] for out, _ in outputs} == {str(binary)}
     assert trivy_version(binary) == VERSION
-    assert leftovers(cache) == [f"trivy/{VERSION}", f"trivy/{VERSION}/trivy"]
+    assert leftovers(cache) == [
+        f"trivy/{VERSION}",
+        f"trivy/{VERSION}/trivy",
+        "trivy/archives",
+        f"trivy/archives/{asset_name(VERSION, PLATFORM)}",
+    ]
 
 
 # --- platforms ----------------------------------------------------------------------------
