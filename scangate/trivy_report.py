@@ -363,14 +363,12 @@ def _package_index(packages: list[Package]) -> dict[str, Package]:
 
 
 def _severity_cvss(vuln: Vulnerability) -> float | None:
-    """The CVSS v3 score of the vendor whose severity Trivy used, else NVD's."""
-    cvss = vuln.cvss or {}
-    for source in (vuln.severity_source, "nvd"):
-        if source and source in cvss:
-            score = cvss[source].v3_score
-            if score:
-                return score
-    return None
+    """The CVSS v3 score of the vendor whose severity Trivy used, if it gave one.
+
+    Not NVD's as a fallback: when Debian rates a CVE LOW that NVD scores 9.8, the 9.8 would
+    contradict the severity the gate used."""
+    source = (vuln.cvss or {}).get(vuln.severity_source or "")
+    return source.v3_score if source is not None and source.v3_score else None
 
 
 def _vulnerability(

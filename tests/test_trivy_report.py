@@ -78,7 +78,8 @@ def test_vulnerability_fields_from_a_real_report(vuln_project_report: Path) -> N
     assert smallvec.fixed_version == "0.6.14, 1.6.1"
     assert smallvec.cvss_score == 9.8  # the NVD score: NVD set the severity
     # ghsa set lodash's severity, and only NVD has a CVSS entry: NVD's score is the fallback.
-    assert one(findings, id=trivydb.LODASH_CVE).cvss_score == 9.1
+    # ghsa set the severity and gave no CVSS: no score (NVD's 9.1 is not the gate's rating)
+    assert one(findings, id=trivydb.LODASH_CVE).cvss_score is None
 
 
 def test_unfixed_vulnerability_has_no_fixed_version(vuln_project_report: Path) -> None:
@@ -340,7 +341,7 @@ def test_current_report_with_locations_and_cvss() -> None:
     assert requests.purl == "pkg:pypi/requests@2.19.0"
     flask = one(findings, id="CVE-2020-25032")
     assert flask.location == Location("services/api/requirements.txt", 3, 3)
-    assert flask.cvss_score == 7.5  # no ghsa CVSS: NVD's
+    assert flask.cvss_score is None  # ghsa set the severity but gave no CVSS; NVD's is not used
 
 
 def test_unknown_fields_and_nulls_are_tolerated() -> None:
