@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from scangate.cli import app
@@ -55,3 +57,24 @@ def test_readme_opens_with_install_and_test_commands() -> None:
     assert "pip install" in first_block[0] and "scangate scan fs" in first_block[0]
     assert first_block[1] == "bash .ci/run"
     assert "python -m pytest" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+# Deliberately without one: a variable that overwrites files or hooks in every run is a trap.
+NO_ENV_VAR = {"--help", "--version", "--force"}
+
+
+def test_every_option_has_an_environment_variable() -> None:
+    """So that the Action and CI configure scangate through `env:` alone."""
+    missing = []
+    stack: list[tuple[str, Any]] = [("scangate", typer.main.get_command(app))]
+    while stack:
+        name, command = stack.pop()
+        subcommands = getattr(command, "commands", None)
+        if subcommands is not None:  # a group
+            stack += [(f"{name} {sub}", cmd) for sub, cmd in subcommands.items()]
+            continue
+        for param in command.params:
+            exempt = bool(set(param.opts) & NO_ENV_VAR)
+            if param.param_type_name == "option" and not param.envvar and not exempt:
+                missing.append(f"{name} {param.opts[0]}")
+    assert stack == [] and missing == []

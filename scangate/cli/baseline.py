@@ -26,6 +26,7 @@ ReportOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--report",
+        envvar="SCANGATE_BASELINE_REPORT",
         metavar="REPORT",
         help="Build the baseline from Trivy JSON report(s) instead of scanning (repeatable).",
     ),

@@ -29,12 +29,16 @@ def trivy_which(trivy: TrivyOpt = None, cache: CacheDirOpt = None) -> None:
 @trivy_app.command("install")
 def trivy_install(
     version: Annotated[
-        str, typer.Option("--version", help="The Trivy release to install.")
+        str,
+        typer.Option(
+            "--version", envvar="SCANGATE_TRIVY_VERSION", help="The Trivy release to install."
+        ),
     ] = DEFAULT_VERSION,
     allow_unpinned: Annotated[
         bool,
         typer.Option(
             "--allow-unpinned",
+            envvar="SCANGATE_ALLOW_UNPINNED",
             help="Install a release scangate has no pinned digest for, checked only against "
             "the release's own checksums file.",
         ),
