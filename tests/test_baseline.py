@@ -67,6 +67,9 @@ def test_baseline_makes_todays_findings_known_and_a_new_copy_fails(
     assert known["summary"]["failing"] == 0
     assert known["baseline"]["known"] == before["summary"]["failing"]
     assert known["baseline"]["new"] == 0 and known["baseline"]["fixed"] == []
+    assert known["summary"]["new"] == 0
+    assert known["summary"]["known"] == before["summary"]["failing"]
+    assert "new" not in before["summary"]  # no baseline, no new-versus-known
     assert {f["decision"] for f in known["findings"]} <= {"known", "below-threshold"}
 
     # Move the secret and the Dockerfile finding down: still known.

@@ -12,6 +12,8 @@ import io
 import json
 import os
 import platform
+import pty
+import re
 import signal
 import subprocess
 import sysconfig
@@ -366,3 +368,52 @@ def test_a_tampered_download_installs_nothing_and_scans_nothing(
     assert "expected " + "0" * 64 in capsys.readouterr().err
     assert not (cache / "trivy" / version).exists()
     assert not Path("r.json").exists()
+
+
+# --- progress on a terminal ------------------------------------------------------------------
+
+
+def run_with_stderr_on_a_tty(
+    args: list[str], *, cwd: Path, env: dict[str, str]
+) -> tuple[int, str, str]:
+    """Run scangate with stderr on a pseudo-terminal: (exit code, stdout, what the tty got)."""
+    primary, secondary = pty.openpty()
+    with subprocess.Popen(
+        [str(scanning.SCANGATE), *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=secondary,
+    ) as child:  # fmt: skip
+        os.close(secondary)
+        received = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # EIO: the child closed its end and everything was read
+                break
+            if not chunk:
+                break
+            received += chunk
+        out = child.stdout.read().decode() if child.stdout else ""
+        code = child.wait(timeout=60)
+    os.close(primary)
+    return code, out, received.decode()
+
+
+def test_a_terminal_gets_a_spinner_with_elapsed_time(
+    tmp_path: Path, env: dict[str, str], repo: Path
+) -> None:
+    """stderr on a TTY: a spinner line redrawn with `\\r` and the elapsed seconds, cleared at
+    the end; stdout gets only the result; --quiet silences it."""
+    fake = scanning.fake_trivy(tmp_path / "bin", scanning.report_step(sleep=0.6))
+    args = ["scan", "fs", "repo", "--trivy", str(fake.path), "--cache-dir", str(tmp_path / "c")]
+    code, out, tty = run_with_stderr_on_a_tty(args, cwd=tmp_path, env=env)
+    assert code == 0, tty
+    assert out.rstrip().splitlines()[-1].startswith("PASS: ")
+    frames = re.findall(r"\r[|/\\-] trivy fs repo +(\d+\.\d)s", tty)
+    assert len(frames) >= 3, tty
+    assert float(frames[-1]) >= 0.5  # the elapsed time grows while Trivy runs
+    assert "\r\x1b[K" in tty  # the spinner line is cleared before the summary line
+    assert "trivy fs repo finished in" in tty
+
+    code, out, tty = run_with_stderr_on_a_tty([*args, "-q"], cwd=tmp_path, env=env)
+    assert (code, tty) == (0, "")
+    assert out.startswith("PASS: ")

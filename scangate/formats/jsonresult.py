@@ -49,6 +49,12 @@ def result_document(result: GateResult) -> dict[str, Any]:
             "allowed": s.allowed,
             "by_decision": s.by_decision,
             "by_kind": s.by_kind_severity,
+            # With a baseline: failing findings it does not hold, and those it does.
+            **(
+                {"new": s.failing, "known": s.by_decision.get(Decision.KNOWN.value, 0)}
+                if result.baseline
+                else {}
+            ),
         },
         "baseline": (
             {
