@@ -93,3 +93,14 @@ def test_built_in_policies_are_in_the_wheel(tmp_path: Path) -> None:
     for policy in ("default", "strict", "pre-push"):
         assert f"scangate/_policies/{policy}.yaml" in names
     assert "scangate/py.typed" in names
+
+
+def test_an_unwritable_step_summary_is_a_warning_not_a_verdict(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    config_repo_report: Path,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "missing-dir" / "summary.md"))
+    assert run(["check", str(config_repo_report), "--github-summary", "-q"]) == 1
+    captured = capsys.readouterr()
+    assert "warning: cannot append to GITHUB_STEP_SUMMARY" in captured.err
+    assert captured.out.startswith("FAIL: ")

@@ -434,8 +434,12 @@ def report(result: GateResult, args: GateArgs, *, root: Path | None = None) -> N
     for path, fmt in wanted:
         write_atomic(path, rendered[fmt])
     if summary_file:
-        with Path(summary_file).open("a", encoding="utf-8") as summary:
-            summary.write(rendered[OutputFormat.markdown])
+        try:
+            with Path(summary_file).open("a", encoding="utf-8") as summary:
+                summary.write(rendered[OutputFormat.markdown])
+        except OSError as exc:
+            # The step summary is a courtesy: the verdict and the output files stand.
+            warn(f"cannot append to GITHUB_STEP_SUMMARY {summary_file}: {exc.strerror}")
     for note in notes:
         warn(note)
     if os.environ.get("GITHUB_ACTIONS") == "true":
