@@ -108,12 +108,10 @@ def evaluate(
         decided = []
         for finding in run.findings:
             d = _decide(finding, policy, today, by_key, matched)
-            if finding.fingerprint in known:
+            if baseline is not None and finding.fingerprint in known:
                 seen.add(finding.fingerprint)
                 if d.decision is Decision.FAIL:
-                    d = Decided(
-                        finding, Decision.KNOWN, f"in the baseline {baseline and baseline.path}"
-                    )
+                    d = Decided(finding, Decision.KNOWN, f"in the baseline {baseline.path}")
             decided.append(d)
         results.append(RunResult(run=run, decided=decided))
 

@@ -125,6 +125,15 @@ class CachedDB:
     def age(self, now: datetime) -> timedelta | None:
         return now - self.downloaded_at if self.downloaded_at else None
 
+    def too_old(self, now: datetime, max_age: timedelta) -> bool:
+        """Older than `max_age`, or of unknown age (which counts as too old: fail closed)."""
+        age = self.age(now)
+        return age is None or age > max_age
+
+    def describe_age(self, now: datetime) -> str:
+        age = self.age(now)
+        return f"{age.days} days old" if age is not None else "of unknown age"
+
 
 def cached_db(cache_dir: Path) -> CachedDB | None:
     """The vulnerability DB in Trivy's cache, if there is a usable one."""
@@ -273,19 +282,18 @@ def _check_db_age(
     warnings: list[str],
     download_failed: str | None = None,
 ) -> None:
-    age = db.age(now)
-    days = f"{age.days} days" if age is not None else "unknown age"
-    if age is None or age > options.max_db_age:
+    days = db.describe_age(now)
+    if db.too_old(now, options.max_db_age):
         why = f"the DB download failed (tried {download_failed}) and " if download_failed else ""
         raise ScannerError(
-            f"{why}the cached vulnerability DB in {db.path} is {days} old, more than "
+            f"{why}the cached vulnerability DB in {db.path} is {days}, more than "
             f"--max-db-age {options.max_db_age.days} days: update it (run once with network "
             "access or a reachable --db-repository) or raise --max-db-age"
         )
     if download_failed:
         warnings.append(
             f"the vulnerability DB download failed (tried {download_failed}); "
-            f"using the cached DB, {days} old"
+            f"using the cached DB, {days}"
         )
 
 

@@ -104,3 +104,43 @@ def test_an_unwritable_step_summary_is_a_warning_not_a_verdict(
     captured = capsys.readouterr()
     assert "warning: cannot append to GITHUB_STEP_SUMMARY" in captured.err
     assert captured.out.startswith("FAIL: ")
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--sarif-max-results", "-1"), ("--max-db-age", "-1")]
+)
+def test_negative_limits_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, option: str, value: str
+) -> None:
+    command = ["scan", "fs", str(tmp_path)] if option == "--max-db-age" else ["check", "x.json"]
+    assert run([*command, option, value]) == 2
+    assert option in capsys.readouterr().err
+
+
+def test_a_missing_dockerfile_is_refused_before_trivy_runs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # No Trivy would be found at this path: a run that got that far would exit 2 naming it.
+    code = run(
+        ["scan", "fs", str(tmp_path), "--trivy", str(tmp_path / "no-trivy"),
+         "--sarif", str(tmp_path / "o.sarif"), "--dockerfile", str(tmp_path / "Dockerfile")]
+    )  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--dockerfile" in err and "no such file" in err and "no-trivy" not in err
+
+
+def test_plain_runs_do_not_import_the_sarif_machinery(config_repo_report: Path) -> None:
+    """Start-up cost: sarif-om and attrs load only for runs that write SARIF."""
+    probe = (
+        "import sys\n"
+        "from scangate.cli import run\n"
+        "codes = [run(['check', sys.argv[1], '-q', '--format', f]) for f in ('table', 'json')]\n"
+        "assert codes == [1, 1], codes\n"
+        "print(sorted(m for m in ('sarif_om', 'attr', 'requests') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(config_repo_report)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -142,6 +142,7 @@ SarifMaxResultsOpt = Annotated[
     typer.Option(
         "--sarif-max-results",
         envvar="SCANGATE_SARIF_MAX_RESULTS",
+        min=0,
         metavar="N",
         help="Results per SARIF run, most severe kept (GitHub's limit is 25000; 0 = no cap).",
     ),
@@ -303,9 +304,12 @@ class GateArgs:
         return policy_for(self.policy, root, self.ignorefile, day)
 
     def check_outputs(self) -> None:
+        """Refuse what would fail only at the end, before minutes of scanning."""
         for path in (self.json_path, self.sarif, self.markdown):
             if path is not None:
                 check_writable(path)
+        if self.dockerfile is not None and not self.dockerfile.is_file():
+            raise UsageError(f"--dockerfile {self.dockerfile}: no such file")
 
     def load_baseline(self) -> baseline_file.Baseline | None:
         return baseline_file.load(self.baseline) if self.baseline else None
@@ -380,40 +384,52 @@ def _dockerfile(args: GateArgs, root: Path, source_root: Path) -> DockerfileRef 
     return ref
 
 
-def _formats(args: GateArgs, root: Path) -> tuple[dict[OutputFormat, Format], list[str]]:
-    # SARIF (sarif-om, attrs) and Markdown load only when asked for: every scan pays for
-    # what it imports, and a pre-push hook runs often.
-    from scangate.formats.markdown import MarkdownFormat
-    from scangate.formats.sarif import SarifFormat, SarifOptions
+class _Formats:
+    """Builds each format when it is first asked for: SARIF (sarif-om, attrs) and Markdown
+    are imported only by runs that write them, since every scan, and every push through the
+    hook, pays for what it imports."""
 
-    source_root = Path.cwd()
-    sarif = SarifFormat(
-        SarifOptions(
-            category=args.sarif_category,
-            include_allowed=args.sarif_include_allowed,
-            only_failing=args.sarif_only_failing,
-            max_results=args.sarif_max_results,
-            source_root=source_root,
-            dockerfile=_dockerfile(args, root, source_root)
-            if args.sarif or args.fmt is OutputFormat.sarif
-            else None,
+    def __init__(self, args: GateArgs, root: Path) -> None:
+        self.args = args
+        self.root = root
+        self.notes: list[str] = []
+        self._built: dict[OutputFormat, Format] = {}
+
+    def __getitem__(self, fmt: OutputFormat) -> Format:
+        if fmt not in self._built:
+            self._built[fmt] = self._build(fmt)
+        return self._built[fmt]
+
+    def _build(self, fmt: OutputFormat) -> Format:
+        if fmt is OutputFormat.table:
+            return TableFormat(show_all=self.args.show_all)
+        if fmt is OutputFormat.json:
+            return JsonFormat()
+        if fmt is OutputFormat.markdown:
+            from scangate.formats.markdown import MarkdownFormat
+
+            return MarkdownFormat()
+        from scangate.formats.sarif import SarifFormat, SarifOptions
+
+        source_root = Path.cwd()
+        sarif = SarifFormat(
+            SarifOptions(
+                category=self.args.sarif_category,
+                include_allowed=self.args.sarif_include_allowed,
+                only_failing=self.args.sarif_only_failing,
+                max_results=self.args.sarif_max_results,
+                source_root=source_root,
+                dockerfile=_dockerfile(self.args, self.root, source_root),
+            )
         )
-    )
-    formats: dict[OutputFormat, Format] = {
-        OutputFormat.table: TableFormat(show_all=args.show_all),
-        OutputFormat.json: JsonFormat(),
-        OutputFormat.sarif: sarif,
-        OutputFormat.markdown: MarkdownFormat(),
-    }
-    return formats, sarif.notes
+        self.notes = sarif.notes  # filled by render: what GitHub's limits left out
+        return sarif
 
 
 def report(result: GateResult, args: GateArgs, *, root: Path | None = None) -> NoReturn:
     """Render every output in memory first, then write files, then print, then exit with the
     verdict: an error anywhere leaves no output file behind."""
-    if args.sarif_max_results < 0:
-        raise UsageError("--sarif-max-results must be 0 (no cap) or more")
-    formats, notes = _formats(args, root or Path.cwd())
+    formats = _Formats(args, root or Path.cwd())
     wanted = [
         (path, fmt)
         for path, fmt in (
@@ -440,7 +456,7 @@ def report(result: GateResult, args: GateArgs, *, root: Path | None = None) -> N
         except OSError as exc:
             # The step summary is a courtesy: the verdict and the output files stand.
             warn(f"cannot append to GITHUB_STEP_SUMMARY {summary_file}: {exc.strerror}")
-    for note in notes:
+    for note in formats.notes:
         warn(note)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         from scangate.formats.annotations import github_annotations

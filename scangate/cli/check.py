@@ -58,6 +58,7 @@ def check(
     day = args.day()
     gate_policy = args.load_policy(Path.cwd(), day)
     known = args.load_baseline()
+    args.check_outputs()
     runs = read_runs(reports)
     report(evaluate(runs, gate_policy, day, known), args)
 

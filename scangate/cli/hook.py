@@ -292,12 +292,12 @@ def _vuln_if_fresh(cache: Path, max_days: int) -> list[str]:
     db = cached_db(cache)
     if db is None:
         return []
-    age = db.age(datetime.now(UTC))
-    if age is None or age > timedelta(days=max_days):
-        days = f"{age.days} days old" if age is not None else "of unknown age"
+    now = datetime.now(UTC)
+    if db.too_old(now, timedelta(days=max_days)):
         warn(
-            f"the cached vulnerability DB in {db.path} is {days} (--max-db-age {max_days}): "
-            "not scanning for vulnerabilities; `scangate scan fs` updates it"
+            f"the cached vulnerability DB in {db.path} is {db.describe_age(now)} "
+            f"(--max-db-age {max_days}): not scanning for vulnerabilities; "
+            "`scangate scan fs` updates it"
         )
         return []
     return ["vuln"]

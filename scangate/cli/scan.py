@@ -102,6 +102,7 @@ MaxDbAgeOpt = Annotated[
     typer.Option(
         "--max-db-age",
         envvar="SCANGATE_MAX_DB_AGE",
+        min=0,
         metavar="DAYS",
         help="Refuse a cached vulnerability DB older than this when it is not updated.",
     ),

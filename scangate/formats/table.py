@@ -58,18 +58,13 @@ class TableFormat:
 
 def _allowed_lines(decided: list[Decided]) -> list[str]:
     """One line per allow entry that suppressed something: its reason, owner and expiry."""
-    counts: dict[int, int] = {}
-    entries: dict[int, Decided] = {}
+    counts: dict[str, int] = {}
     for d in decided:
         if d.decision is Decision.ALLOWED:
-            key = id(d.entry) if d.entry is not None else hash(d.reason)
-            counts[key] = counts.get(key, 0) + 1
-            entries.setdefault(key, d)
-    out = []
-    for key, d in entries.items():
-        what = d.entry.describe() if d.entry is not None else d.finding.id
-        out.append(f"allowed ({counts[key]}): {what}: {d.reason}")
-    return out
+            what = d.entry.describe() if d.entry is not None else d.finding.id
+            line = f"{what}: {d.reason}"
+            counts[line] = counts.get(line, 0) + 1
+    return [f"allowed ({count}): {line}" for line, count in counts.items()]
 
 
 def allowlist_lines(result: GateResult) -> list[str]:
