@@ -11,6 +11,7 @@ import difflib
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -53,6 +54,17 @@ def _strings(value: object) -> object:
 StringList = Annotated[list[str], BeforeValidator(_strings)]
 
 
+class InlineIgnores(StrEnum):
+    """What `#trivy:ignore:<ID>` comments in the scanned tree do.
+
+    `honor`: an allow entry under the policy's allow-rules (the comment is the reason, its
+    `exp:` the expiry); `report`: the finding is decided as if the comment were not there.
+    """
+
+    HONOR = "honor"
+    REPORT = "report"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
@@ -92,6 +104,8 @@ class PolicySpec(_Strict):
     fail_on: FailOnSpec | None = Field(None, alias="fail-on")
     ignore_unfixed: bool | None = Field(None, alias="ignore-unfixed")
     allow_rules: AllowRulesSpec | None = Field(None, alias="allow-rules")
+    inline_ignores: InlineIgnores | None = Field(None, alias="inline-ignores")
+    trivy_secret_allow_rules: bool | None = Field(None, alias="trivy-secret-allow-rules")
     allow: list[AllowEntrySpec] | None = None
 
 
@@ -198,6 +212,10 @@ class Policy:
     max_days: int | None
     warn_days: int
     allow: tuple[AllowEntry, ...]
+    inline_ignores: InlineIgnores = InlineIgnores.HONOR
+    # False: scangate runs Trivy with its path-based secret allow rules (tests/, docs, *.md,
+    # vendor/ ...) disabled, so the policy, not the file's path, decides what is a fixture.
+    trivy_secret_allow_rules: bool = False
 
     def with_allow(self, entries: list[AllowEntry], source: str) -> Policy:
         return replace(self, allow=self.allow + tuple(entries), sources=(*self.sources, source))
@@ -213,6 +231,8 @@ class Policy:
                 "max-days": self.max_days,
                 "warn-days": self.warn_days,
             },
+            "inline-ignores": self.inline_ignores.value,
+            "trivy-secret-allow-rules": self.trivy_secret_allow_rules,
             "allow": [
                 {
                     "id": e.id,
@@ -432,6 +452,14 @@ def _merge(parent: Policy, spec: PolicySpec, label: str) -> Policy:
         max_days=rules.max_days if "max_days" in rules.model_fields_set else parent.max_days,
         warn_days=parent.warn_days if rules.warn_days is None else rules.warn_days,
         allow=parent.allow + entries,
+        inline_ignores=(
+            parent.inline_ignores if spec.inline_ignores is None else spec.inline_ignores
+        ),
+        trivy_secret_allow_rules=(
+            parent.trivy_secret_allow_rules
+            if spec.trivy_secret_allow_rules is None
+            else spec.trivy_secret_allow_rules
+        ),
     )
 
 
