@@ -1,11 +1,11 @@
 """The one place scangate starts a process.
 
 `run` takes an argv list (never a shell string), gives the child no stdin (or exactly the
-bytes it is handed, e.g. object names for `git cat-file --batch`), captures
-stdout and stderr without deadlocking, and runs the child in its own process group so that a
-timeout, Ctrl-C or any other interruption stops the child *and* everything it started.
-It returns a `Completed` and never judges the exit code: the caller decides what a
-non-zero or negative (killed by a signal) return code means.
+bytes it is handed, e.g. object names for `git cat-file --batch`), captures stdout whole and
+the last `STDERR_TAIL_BYTES` of stderr without deadlocking, and runs the child in its own
+process group so that a timeout, Ctrl-C or any other interruption stops the child *and*
+everything it started. It returns a `Completed` and never judges the exit code: the caller
+decides what a non-zero or negative (killed by a signal) return code means.
 
 POSIX only: process groups and `os.killpg` are what make "stop everything" reliable.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import signal
 import subprocess
 import tempfile
@@ -27,6 +28,11 @@ from scangate.errors import ScannerError, TrivyNotFoundError, TrivyRunError
 
 KILL_GRACE_SECONDS = 3.0
 """How long a stopped child gets between SIGTERM and SIGKILL."""
+
+STDERR_TAIL_BYTES = 64 * 1024
+"""How much of a child's stderr is kept: the end, where the error is."""
+
+_READ_CHUNK = 1 << 16
 
 _TAIL_LINE_MAX = 500
 
@@ -112,47 +118,113 @@ def run(
             feed.close()  # the child has its own descriptor
 
     deadline = None if timeout is None else start + timeout
-    out = err = b""
+    pipes = _Pipes(proc)
     timed_out = False
     try:
+        last_beat = start
         while True:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                timed_out = True
+                break
             wait = max(heartbeat_interval, 0.01)
             if deadline is not None:
-                wait = max(0.0, min(wait, deadline - time.monotonic()))
-            try:
-                out, err = proc.communicate(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                # communicate() keeps what it has read so far; retrying loses no output.
-                now = time.monotonic()
-                if deadline is not None and now >= deadline:
-                    timed_out = True
+                wait = min(wait, deadline - now)
+            if pipes.open():
+                pipes.read(wait)
+            else:
+                # Both pipes are closed; the child may still be running.
+                try:
+                    proc.wait(timeout=wait)
                     break
-                if heartbeat is not None:
-                    heartbeat(now - start)
+                except subprocess.TimeoutExpired:
+                    pass
+            now = time.monotonic()
+            if heartbeat is not None and now - last_beat >= heartbeat_interval:
+                last_beat = now
+                heartbeat(now - start)
         if timed_out:
             _stop_group(proc, kill_grace)
-            err = _drain(proc, kill_grace)
+            pipes.drain(kill_grace)
     except BaseException:
         # KeyboardInterrupt, or heartbeat raised: leave no orphan behind, then re-raise.
         _stop_group(proc, kill_grace)
-        _close_pipes(proc)
         raise
+    finally:
+        pipes.close()
     if timed_out:
         raise TrivyRunError(
             f"{_describe(argv)} timed out after {timeout:g} s and was stopped: "
             "raise the timeout or scan a smaller target",
             argv,
             None,
-            stderr_tail(_decode(err)),
+            stderr_tail(pipes.stderr()),
         )
     return Completed(
         argv=argv,
         returncode=proc.returncode,
-        stdout=_decode(out),
-        stderr=_decode(err),
+        stdout=_decode(b"".join(pipes.out)),
+        stderr=pipes.stderr(),
         duration=time.monotonic() - start,
     )
+
+
+class _Pipes:
+    """The child's stdout (kept whole: git callers parse it) and stderr (only its last
+    `STDERR_TAIL_BYTES`: a child that writes gigabytes of log must not take as much memory),
+    read as data arrives so neither pipe fills up and blocks the child."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.out: list[bytes] = []
+        self.err = bytearray()
+        self.cut = 0
+        self.closed = False
+        self.selector = selectors.DefaultSelector()
+        for stream, keep in ((proc.stdout, self.out.append), (proc.stderr, self._keep_err)):
+            if stream is not None:
+                self.selector.register(stream, selectors.EVENT_READ, keep)
+
+    def _keep_err(self, chunk: bytes) -> None:
+        self.err += chunk
+        if len(self.err) > 2 * STDERR_TAIL_BYTES:  # trim in batches, not on every chunk
+            extra = len(self.err) - STDERR_TAIL_BYTES
+            del self.err[:extra]
+            self.cut += extra
+
+    def open(self) -> bool:
+        return bool(self.selector.get_map())
+
+    def read(self, wait: float) -> None:
+        """Read what is ready within `wait` seconds; a pipe at EOF is closed."""
+        for key, _ in self.selector.select(wait):
+            chunk = os.read(key.fd, _READ_CHUNK)
+            if chunk:
+                key.data(chunk)
+            else:
+                self.selector.unregister(key.fileobj)
+                key.fileobj.close()  # type: ignore[union-attr]
+
+    def drain(self, grace: float) -> None:
+        """Read the rest after the group was stopped, for at most `grace` seconds: a process
+        that left the group with setsid could hold the pipes open forever."""
+        until = time.monotonic() + grace
+        while self.open() and (left := until - time.monotonic()) > 0:
+            self.read(left)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for key in list(self.selector.get_map().values()):
+            self.selector.unregister(key.fileobj)
+            with contextlib.suppress(OSError):
+                key.fileobj.close()  # type: ignore[union-attr]
+        self.selector.close()
+
+    def stderr(self) -> str:
+        tail = bytes(self.err[-STDERR_TAIL_BYTES:])
+        cut = self.cut + len(self.err) - len(tail)
+        return (f"[{cut} earlier bytes of output not kept]\n" if cut else "") + _decode(tail)
 
 
 def _input_file(data: bytes) -> IO[bytes]:
@@ -196,26 +268,3 @@ def _stop_group(proc: subprocess.Popen[bytes], grace: float) -> None:
     # Helpers the child started may ignore SIGTERM or outlive it: SIGKILL the group always.
     _signal_group(pgid, signal.SIGKILL)
     proc.wait()
-
-
-def _drain(proc: subprocess.Popen[bytes], grace: float) -> bytes:
-    """All stderr read so far, finishing the read once the group is stopped.
-
-    communicate() accumulates across calls, so this includes what earlier calls read. The wait
-    is bounded: a process that left the group with setsid could hold the pipe open forever.
-    """
-    try:
-        _, err = proc.communicate(timeout=grace)
-    except subprocess.TimeoutExpired as expired:
-        _close_pipes(proc)
-        return expired.stderr or b""
-    except ValueError:
-        return b""  # pipes already closed
-    return err
-
-
-def _close_pipes(proc: subprocess.Popen[bytes]) -> None:
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            with contextlib.suppress(OSError):
-                stream.close()

@@ -9,6 +9,7 @@ import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 
 
@@ -25,16 +26,26 @@ class Severity(StrEnum):
 
     @classmethod
     def parse(cls, value: str | None) -> Severity:
-        """Trivy's severity text; anything unrecognised is UNKNOWN rather than an error."""
-        if not value:
-            return cls.UNKNOWN
-        try:
-            return cls(value.strip().upper())
-        except ValueError:
-            return cls.UNKNOWN
+        """Trivy's severity text: one of its five names, upper case as Trivy writes it or lower
+        case (`high` is as unambiguous); missing or empty is UNKNOWN, as in Trivy.
+
+        Anything else is a ValueError: unknown is not a severity to guess, since UNKNOWN sits
+        below every threshold but one. `trivy_report` refuses such a report before this runs.
+        """
+        # One dict lookup per finding: this runs for every finding of a 100k-finding report.
+        found = _SEVERITY_BY_TEXT.get(value)
+        if found is None:
+            raise ValueError(f"{value!r} is not a Trivy severity")
+        return found
 
 
 _SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
+_SEVERITY_BY_TEXT: dict[str | None, Severity] = {
+    None: Severity.UNKNOWN,
+    "": Severity.UNKNOWN,
+    **{s.value: s for s in Severity},
+    **{s.value.lower(): s for s in Severity},
+}
 SEVERITIES_DESCENDING: tuple[Severity, ...] = tuple(reversed(Severity))
 
 
@@ -85,6 +96,38 @@ class Location:
         return f"{self.path}:{self.start_line}-{self.end_line}"
 
 
+@dataclass(frozen=True, slots=True)
+class SecretSite:
+    """Where Trivy saw a secret, to read its value back from the scanned file (see
+    `scangate.secret_values`): Trivy's masked text only, never the value."""
+
+    match: str  # Trivy's `Match`: the line (or a window of it) with the secret as `*`
+    # Trivy's `Code.Lines` marked IsCause: (line number, masked content).
+    lines: tuple[tuple[int, str], ...] = ()
+    layer: str | None = None  # the image layer (DiffID) the file is in
+
+
+@dataclass(frozen=True, slots=True)
+class InlineIgnore:
+    """A `trivy:ignore` comment in the scanned tree (see `scangate.inline_ignores`), attached
+    to the misconfiguration it applies to. Its text is untrusted, like every tree content."""
+
+    path: str  # of the file holding the comment, relative to the scanned root
+    line: int
+    ids: tuple[str, ...]  # every check ID the comment line names
+    expires: date | None = None  # Trivy's `exp:`
+    # An `exp:` Trivy cannot read (it then ignores nothing with it), or several `exp:`.
+    bad_expiry: str | None = None
+    comment: str = ""  # the comment line, trimmed and cut short
+    # True: Trivy dropped the finding because of the comment. False: Trivy reported it anyway
+    # (the comment expired or its date is unreadable); scangate only names the comment then.
+    suppressed: bool = True
+
+    @property
+    def origin(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
 @dataclass(slots=True)
 class Finding:
     """One thing Trivy found, in scangate's terms. Secret text is only ever Trivy's masked form."""
@@ -110,10 +153,22 @@ class Finding:
     # Material for the fingerprint that does not move with line numbers (see `assign_fingerprints`).
     identity: str = ""
     fingerprint: str = field(default="")
+    # Secrets: where the value can be read back, and `secret_values.digest` of the value once
+    # read. Without a digest a secret is never matched against a baseline (fail closed).
+    secret_site: SecretSite | None = None
+    secret_digest: str | None = None
+    # Misconfigurations: the inline ignore comment that hid it from Trivy (the policy's
+    # `inline-ignores` decides what that means), or that names it but has expired.
+    inline_ignore: InlineIgnore | None = None
 
     @property
     def unfixed(self) -> bool:
         return self.kind is Kind.VULNERABILITY and not self.fixed_version
+
+    @property
+    def baselinable(self) -> bool:
+        """A baseline may vouch for it: every finding but a secret whose value was not read."""
+        return self.kind is not Kind.SECRET or self.secret_digest is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,13 +197,19 @@ def assign_fingerprints(findings: list[Finding]) -> None:
     """Give every finding a stable fingerprint.
 
     The fingerprint hashes kind, canonical id, target and the finding's identity (package,
-    masked secret line, misconfig message): never a line number, so inserting lines above a
-    finding keeps it. Identical keys within one run are numbered in report order so that two
-    copies of one secret in one file stay distinct.
+    misconfig message; for a secret, the digest of its value): never a line number, so
+    inserting lines above a finding keeps it. A secret whose value could not be read hashes
+    Trivy's masked line under another tag, so it never equals a value-based fingerprint.
+    Identical keys within one run are numbered in report order so that two copies of one
+    secret in one file stay distinct.
     """
     seen: Counter[str] = Counter()
     for finding in findings:
-        key = "\x1f".join((finding.kind.value, finding.id, finding.target, finding.identity))
+        identity = finding.identity
+        if finding.kind is Kind.SECRET:
+            digest = finding.secret_digest
+            identity = f"value\x1f{digest}" if digest else f"masked\x1f{identity}"
+        key = "\x1f".join((finding.kind.value, finding.id, finding.target, identity))
         occurrence = seen[key]
         seen[key] += 1
         if occurrence:

@@ -7,13 +7,13 @@ It decides each finding (fail, allowed, below-threshold, unfixed) and reports on
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 
-from scangate.baseline import Baseline, BaselineEntry
-from scangate.findings import Finding, Kind, ScanRun, Severity, match_key
-from scangate.policy import AllowEntry, Policy
+from scangate.baseline import Baseline, BaselineEntry, Key, finding_key
+from scangate.findings import Finding, InlineIgnore, Kind, ScanRun, Severity, match_key
+from scangate.policy import AllowEntry, InlineIgnores, Policy
 
 
 class Decision(StrEnum):
@@ -94,24 +94,24 @@ def evaluate(
 ) -> GateResult:
     """Decide every finding of every run with one policy; the verdict fails if any finding does.
 
-    With a baseline, a finding whose fingerprint it holds is `known`: reported, never failing.
+    With a baseline, a finding it holds an entry for (same kind, ID, target, package and
+    fingerprint) is `known`: reported, never failing. A secret whose value could not be read
+    is never known (`baseline.finding_key`).
     """
     by_key: dict[str, list[AllowEntry]] = defaultdict(list)
     for entry in policy.allow:
         by_key[entry.key].append(entry)
     matched: Counter[int] = Counter()
-    known = baseline.fingerprints if baseline else frozenset()
-    seen: set[str] = set()
+    known = baseline.keys if baseline else frozenset()
+    seen: set[Key] = set()
 
     results = []
     for run in runs:
         decided = []
         for finding in run.findings:
             d = _decide(finding, policy, today, by_key, matched)
-            if baseline is not None and finding.fingerprint in known:
-                seen.add(finding.fingerprint)
-                if d.decision is Decision.FAIL:
-                    d = Decided(finding, Decision.KNOWN, f"in the baseline {baseline.path}")
+            if baseline is not None:
+                d = _against_baseline(d, baseline, known, seen)
             decided.append(d)
         results.append(RunResult(run=run, decided=decided))
 
@@ -124,10 +124,30 @@ def evaluate(
         allowlist=_allowlist(policy, today, matched),
         summary=summary,
         baseline=baseline,
-        baseline_fixed=[e for e in baseline.entries if e.fingerprint not in seen]
-        if baseline
-        else [],
+        baseline_fixed=[e for e in baseline.entries if e.key not in seen] if baseline else [],
     )
+
+
+def _against_baseline(
+    d: Decided, baseline: Baseline, known: frozenset[Key], seen: set[Key]
+) -> Decided:
+    key = finding_key(d.finding)
+    if key is None:
+        if d.decision is not Decision.FAIL:
+            return d
+        # Fail closed, and say why the baseline did not apply.
+        why = (
+            "its value could not be read from the scanned files, so the baseline "
+            f"{baseline.path} cannot vouch for it"
+        )
+        return replace(d, reason=f"{d.reason}; {why}")
+    if key in known:
+        seen.add(key)
+        if d.decision is Decision.FAIL:
+            return replace(
+                d, decision=Decision.KNOWN, reason=f"in the baseline {baseline.path}", entry=None
+            )
+    return d
 
 
 def _decide(
@@ -146,10 +166,20 @@ def _decide(
             expired = expired or entry
             continue
         return Decided(finding, Decision.ALLOWED, entry.reason, entry)
-    if finding.suppressed_by_trivy:
-        return Decided(
-            finding, Decision.ALLOWED, f"suppressed by Trivy: {finding.suppressed_by_trivy}"
-        )
+    # Trivy's own suppressions (an ignore file or VEX given to whoever made the report) are
+    # allow entries without an expiry: they pass only where the allow-rules let such an entry
+    # pass. (max-days cannot apply to them: there is no date to measure.)
+    suppressed = finding.suppressed_by_trivy
+    if suppressed and not policy.require_expiry:
+        return Decided(finding, Decision.ALLOWED, f"suppressed by Trivy: {suppressed}")
+    # A `#trivy:ignore` comment in the scanned tree that hid the finding from Trivy
+    # (`scangate.inline_ignores`): an allow entry under the allow-rules, or, with
+    # `inline-ignores: report`, nothing but a note.
+    inline = finding.inline_ignore
+    refusal = _inline_refusal(inline, policy, today) if inline is not None else None
+    if inline is not None and inline.suppressed and refusal is None:
+        reason = f"inline ignore comment {inline.origin}: {inline.comment}"
+        return Decided(finding, Decision.ALLOWED, reason)
 
     threshold = policy.fail_on[finding.kind]
     if threshold is None:
@@ -171,11 +201,63 @@ def _decide(
             f"{expired.reason}",
             expired,
         )
+    if suppressed:
+        return Decided(
+            finding,
+            Decision.FAIL,
+            f"suppressed by Trivy without an expiry ({suppressed}), and the policy sets "
+            "require-expiry: add a policy allow entry with 'expires' for it, or drop "
+            "require-expiry",
+        )
+    if refusal is not None:
+        return Decided(
+            finding,
+            Decision.FAIL,
+            f"{finding.severity.value} {finding.kind.value} at or above fail-on "
+            f"{threshold.value}; {refusal}",
+        )
     return Decided(
         finding,
         Decision.FAIL,
         f"{finding.severity.value} {finding.kind.value} at or above fail-on {threshold.value}",
     )
+
+
+def _inline_refusal(inline: InlineIgnore, policy: Policy, today: date) -> str | None:
+    """Why an inline ignore comment does not allow its finding, or None when it does."""
+    where = f"the inline ignore comment {inline.origin}"
+    if not inline.suppressed:  # Trivy reported the finding anyway: only name the comment
+        if inline.bad_expiry is not None:
+            return f"Trivy ignores {where}: its exp: {inline.bad_expiry} is not one valid date"
+        if inline.expires is not None and today >= inline.expires:
+            return f"{where} expired {inline.expires.isoformat()}"
+        return None
+    if policy.inline_ignores is InlineIgnores.REPORT:
+        return (
+            f"Trivy dropped it for {where}, which the policy does not honour "
+            "(inline-ignores: report)"
+        )
+    if inline.bad_expiry is not None:
+        return (
+            f"{where} has an unreadable or repeated exp: ({inline.bad_expiry}): "
+            "give it one exp:YYYY-MM-DD"
+        )
+    if inline.expires is None:
+        if policy.require_expiry:
+            rule = inline.ids[0] if inline.ids else "ID"
+            return (
+                f"{where} has no expiry date, and the policy sets require-expiry: write it as "
+                f"trivy:ignore:{rule}:exp:YYYY-MM-DD"
+            )
+        return None
+    if today >= inline.expires:
+        return f"{where} expired {inline.expires.isoformat()}: renew its exp: date or fix it"
+    if policy.max_days is not None and (inline.expires - today).days > policy.max_days:
+        return (
+            f"{where} expires {inline.expires.isoformat()}, more than max-days "
+            f"{policy.max_days} from {today.isoformat()}: choose an earlier exp: date"
+        )
+    return None
 
 
 def _allowlist(policy: Policy, today: date, matched: Counter[int]) -> AllowlistReport:

@@ -1,56 +1,38 @@
-"""Git hooks: what a push introduces, what a commit stages, and the hook script itself.
+"""Git hooks: the repository, and the findings of the scanned file versions mapped back.
 
-The core of `scangate hook`. It reads the ref updates git (or pre-commit) hands a pre-push
-hook, lists the commits the remote does not have yet, writes every file version those commits
-add or change under a directory for Trivy to scan, and maps the findings back to the
-repository. It runs git through `_subprocess` and returns data: it never prints, exits or
-reads the environment (the CLI passes the environment in).
+The core of `scangate hook`. `hook_push` works out what a push sends, `hook_files` writes
+the file versions it adds or changes (or the index's) into numbered layers, `hook_text` the
+commit and tag messages; this module finds the repository, runs git, decides which Trivy
+runs cover the layers and maps their findings back to the repository. It runs git through
+`_subprocess` and returns data: it never prints, exits or reads the environment (the CLI
+passes the environment in).
 
-Each version of a path goes into a numbered layer (`dest/0/app.py`, `dest/1/app.py`): the
-lowest layer where the path is free. `scan_jobs` decides which Trivy runs cover the layers
-so that a finding is the one `scangate scan fs` of a checkout gives for that version (same
-target, location and fingerprint): Trivy's secret allow rules match the path relative to the
-scanned root (`\\/vendor\\/`, `^usr\\/...`), so secrets are scanned per layer, with the layer as
-the root; `remap` strips the `N/` prefixes of a run over all layers and refingerprints it.
-
-Blobs are written by git itself (`update-index --index-info` into a throw-away index, then
-`checkout-index`), in a throw-away repository that borrows this one's objects and unsets
-every conversion attribute: the files hold exactly the committed bytes (binaries, any
-encoding), and no filter (git-lfs, git-crypt) or `core.autocrlf` of the user's runs. Three
-git processes for all blobs, never one per file.
+`scan_jobs` decides which Trivy runs cover the layers so that a finding is the one
+`scangate scan fs` of a checkout gives for that version (same target, location and
+fingerprint): Trivy's secret allow rules match the path relative to the scanned root
+(`\\/vendor\\/`, `^usr\\/...`), so secrets are scanned per layer, with the layer as the
+root; `remap` strips the `N/` prefixes of a run over all layers and refingerprints it.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shlex
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from scangate import _subprocess
+from scangate import _subprocess, secret_values
 from scangate.errors import ScannerError, UsageError
 from scangate.findings import Artifact, Finding, Kind, ScanRun, assign_fingerprints
+
+if TYPE_CHECKING:  # at run time `remap` only reads their attributes: no import cycle
+    from scangate.hook_files import FileVersion, Materialized
 
 GIT_TIMEOUT = 300.0
 """Seconds any one git command may take."""
 
-HOOK_NAME = "pre-push"
-HOOK_MARKER = "# installed by scangate hook install"
-"""The line that marks a hook file as scangate's: install rewrites and uninstall removes only
-files that hold it."""
-BACKUP_SUFFIX = ".scangate-backup"
-ANY_REMOTE = "*"
-"""A remote name for `pushed_commits`: what any remote-tracking ref reaches is on a remote."""
-
-_OBJECT_NAME = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
-_EXECUTABLE = "100755"
-_REGULAR = frozenset({"100644", "100664", _EXECUTABLE})  # 100664: old git's group-writable
-# Highest-precedence attributes of the throw-away repository: no eol/ident/encoding
-# conversion and no filter driver, whatever the pushed .gitattributes say.
-_NO_CONVERSION = "* -text -eol -crlf -ident -filter -working-tree-encoding\n"
+OBJECT_NAME = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
 # --- the repository --------------------------------------------------------------------------
@@ -83,7 +65,7 @@ def find_repo(start: Path, *, env: Mapping[str, str]) -> Repo:
     root = Path(done.stdout.strip())
     # --git-path answers relative to the directory git runs in; a relative core.hooksPath is
     # relative to the top level too, which is where git runs hooks.
-    out = _git(
+    out = run_git(
         ["rev-parse", "--git-path", "objects", "--git-path", "hooks", "--show-object-format"],
         root,
         env,
@@ -97,7 +79,9 @@ def find_repo(start: Path, *, env: Mapping[str, str]) -> Repo:
     )
 
 
-def _git(args: list[str], cwd: Path, env: Mapping[str, str], *, input: bytes | None = None) -> str:
+def run_git(
+    args: list[str], cwd: Path, env: Mapping[str, str], *, input: bytes | None = None
+) -> str:
     done = _subprocess.run(["git", *args], timeout=GIT_TIMEOUT, env=env, cwd=cwd, input=input)
     if done.returncode != 0:
         tail = "".join(
@@ -107,333 +91,9 @@ def _git(args: list[str], cwd: Path, env: Mapping[str, str], *, input: bytes | N
     return done.stdout
 
 
-# --- what is being pushed ----------------------------------------------------------------------
-
-
-def _is_null(name: str) -> bool:
+def is_null(name: str) -> bool:
     """git writes forty (or sixty-four) zeros for "no object": a new or a deleted ref."""
     return not name.strip("0")
-
-
-@dataclass(frozen=True)
-class RefUpdate:
-    """One ref a push updates, as git writes it to a pre-push hook's stdin. The names are
-    object names, except from pre-commit's environment, where a local ref name may stand in."""
-
-    local_ref: str
-    local_sha: str
-    remote_ref: str
-    remote_sha: str
-
-    @property
-    def deletes(self) -> bool:
-        return _is_null(self.local_sha)
-
-    @property
-    def creates(self) -> bool:
-        return _is_null(self.remote_sha)
-
-
-def parse_pre_push_stdin(text: str) -> list[RefUpdate]:
-    """`<local ref> SP <local sha> SP <remote ref> SP <remote sha>` lines (githooks(5))."""
-    updates = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        parts = line.rsplit(maxsplit=3)
-        if len(parts) != 4 or not all(_OBJECT_NAME.match(parts[i]) for i in (1, 3)):
-            raise UsageError(
-                f"pre-push input line {number} is not '<local ref> <local sha> <remote ref> "
-                f"<remote sha>': {line[:200]!r}"
-            )
-        updates.append(RefUpdate(*parts))
-    return updates
-
-
-@dataclass(frozen=True)
-class Push:
-    """What a pre-push run is asked to check: the ref updates, and the remote whose
-    remote-tracking refs show what it already has (`pushed_commits`)."""
-
-    updates: tuple[RefUpdate, ...]
-    remote: str | None
-    source: str  # "stdin", "pre-commit" or "HEAD"
-
-
-def push_from_pre_commit(env: Mapping[str, str]) -> Push | None:
-    """The push pre-commit describes to a pre-push hook in the environment, or None.
-
-    pre-commit 4.x (`pre_commit/commands/hook_impl.py`) reads git's ref lines itself and gives
-    hooks an empty stdin. For the first line that pushes something (deletions are skipped,
-    later lines are dropped) it sets PRE_COMMIT_LOCAL_BRANCH, _REMOTE_BRANCH, _REMOTE_NAME and
-    _REMOTE_URL, and:
-
-    * an existing remote ref whose commit is here: FROM_REF = the remote's commit,
-      TO_REF = the local commit;
-    * a new ref: FROM_REF = the parent of the oldest commit no remote-tracking ref of the
-      remote reaches, TO_REF = the local commit;
-    * a new ref whose history reaches a root commit the remote lacks (the first push to an
-      empty remote): no FROM_REF/TO_REF at all; only the local branch names the commits.
-
-    `pre-commit run --from-ref A --to-ref B` sets FROM/TO without a remote: exactly A..B is
-    checked then (remote-tracking refs, which in CI often hold B already, do not count).
-    """
-    from_ref = env.get("PRE_COMMIT_FROM_REF", "")
-    to_ref = env.get("PRE_COMMIT_TO_REF", "")
-    local = env.get("PRE_COMMIT_LOCAL_BRANCH", "")
-    remote_ref = env.get("PRE_COMMIT_REMOTE_BRANCH", "")
-    remote = env.get("PRE_COMMIT_REMOTE_NAME") or None
-    if from_ref and to_ref:
-        return Push((RefUpdate(local, to_ref, remote_ref, from_ref),), remote, "pre-commit")
-    if local:
-        return Push((RefUpdate(local, local, remote_ref, ""),), remote, "pre-commit")
-    return None
-
-
-def resolve_commits(repo: Repo, revs: Sequence[str], *, env: Mapping[str, str]) -> list[str | None]:
-    """Each revision's commit (tags peeled), None where there is none: one git process."""
-    if not revs:
-        return []
-    for rev in revs:
-        if not rev or rev.split() != [rev]:
-            raise UsageError(f"not a revision: {rev!r}")
-    text = "".join(f"{rev}^{{commit}}\n" for rev in revs)
-    out = _git(["cat-file", "--batch-check=%(objectname)"], repo.root, env, input=text.encode())
-    answers = out.splitlines()
-    if len(answers) != len(revs):
-        raise ScannerError(f"`git cat-file --batch-check` answered {len(answers)} of {len(revs)}")
-    return [a if _OBJECT_NAME.match(a) else None for a in answers]
-
-
-def head_push(repo: Repo, remote: str | None, *, env: Mapping[str, str]) -> Push:
-    """The push of HEAD as a new branch to `remote` (any remote when None): what a run
-    outside a real push checks. No update when HEAD has no commit yet."""
-    (head,) = resolve_commits(repo, ["HEAD"], env=env)
-    updates = (RefUpdate("HEAD", head, "", ""),) if head else ()
-    return Push(updates, remote or ANY_REMOTE, "HEAD")
-
-
-def pushed_commits(
-    repo: Repo, updates: Sequence[RefUpdate], remote: str | None, *, env: Mapping[str, str]
-) -> list[str]:
-    """The commits a push introduces, parents before children.
-
-    That is everything the pushed commits reach, less what the remote already has as far as
-    this repository knows: the commits the updated remote refs point to (when they are here)
-    and whatever `refs/remotes/<remote>/*` reach (`ANY_REMOTE`: every remote-tracking ref;
-    None: none). A deletion adds nothing; so a new branch off a pushed `main` brings only its
-    own commits, and a push to a remote with no remote-tracking refs (an empty remote, or a
-    URL) brings the whole history.
-    """
-    live = [u for u in updates if not u.deletes]
-    if not live:
-        return []
-    locals_ = list(dict.fromkeys(u.local_sha for u in live))
-    remotes = list(dict.fromkeys(u.remote_sha for u in live if not u.creates))
-    found = resolve_commits(repo, [*locals_, *remotes], env=env)
-    tips = found[: len(locals_)]
-    for rev, commit in zip(locals_, tips, strict=True):
-        if commit is None:
-            raise ScannerError(f"the pushed commit {rev} is not in this repository")
-    known = [c for c in found[len(locals_) :] if c is not None]
-    argv = ["rev-list", "--reverse", "--topo-order", *(c for c in tips if c), "--not", *known]
-    if remote is not None:
-        argv.append(f"--remotes={remote}")
-    return _git(argv, repo.root, env).split()
-
-
-# --- the file versions to scan ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FileVersion:
-    """One version of one file to scan and where it came from."""
-
-    path: str  # in the repository, "/"-separated
-    blob: str
-    mode: str
-    commit: str | None  # the oldest pushed commit holding this version; None: the index
-    layer: int
-
-
-@dataclass(frozen=True)
-class Materialized:
-    """File versions written under `root`: layer N is the directory `root/N`."""
-
-    root: Path
-    versions: tuple[FileVersion, ...] = ()
-    _by_layer: dict[int, dict[str, FileVersion]] = field(
-        default_factory=dict, init=False, compare=False, repr=False
-    )
-
-    def __post_init__(self) -> None:
-        for version in self.versions:
-            self._by_layer.setdefault(version.layer, {})[version.path] = version
-
-    @property
-    def layers(self) -> int:
-        return len(self._by_layer)
-
-    def layer_dir(self, layer: int) -> Path:
-        return self.root / str(layer)
-
-    def in_layer(self, layer: int) -> dict[str, FileVersion]:
-        """Repository path -> version, for the files of one layer."""
-        return self._by_layer.get(layer, {})
-
-
-@dataclass(frozen=True)
-class _Change:
-    commit: str | None
-    mode: str
-    blob: str
-    path: str
-
-
-def _parse_raw(out: str, *, with_commits: bool) -> Iterator[_Change]:
-    """`git diff-tree --stdin -z` / `git diff --raw -z` output -> the files it adds or changes.
-
-    Entries are `:<modes> <shas> <status>\\0<path>\\0` (`::...` for a merge with `-c`: one mode
-    and object per parent, then the result's); with --stdin each commit's entries follow its
-    object name. Only a regular file in the result counts: deletions (mode 000000), symlinks
-    (120000) and submodules (160000) are skipped.
-    """
-    tokens = out.split("\0")
-    commit: str | None = None
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        if token.startswith(":"):
-            if i + 1 >= len(tokens):
-                raise ScannerError(f"git diff output ends inside an entry: {token[:100]!r}")
-            path = tokens[i + 1]
-            i += 2
-            parents = len(token) - len(token.lstrip(":"))
-            fields = token[parents:].split()
-            if len(fields) != 2 * (parents + 1) + 1:
-                raise ScannerError(f"unexpected git diff entry: {token[:200]!r}")
-            mode, blob = fields[parents], fields[2 * parents + 1]
-            if mode in _REGULAR and not _is_null(blob):
-                yield _Change(commit, mode, blob, path)
-            continue
-        name = token.strip()
-        if name and with_commits:
-            commit = name
-        i += 1
-
-
-class _Layer:
-    """Paths one layer holds, case-folded: no two files may differ only in case (macOS and
-    Windows file systems could not hold them) and no file may sit where another's folder is."""
-
-    def __init__(self) -> None:
-        self.files: set[str] = set()
-        self.dirs: set[str] = set()
-
-    @staticmethod
-    def _parents(key: str) -> list[str]:
-        parts = key.split("/")
-        return ["/".join(parts[:n]) for n in range(1, len(parts))]
-
-    def fits(self, key: str) -> bool:
-        if key in self.files or key in self.dirs:
-            return False
-        return not any(parent in self.files for parent in self._parents(key))
-
-    def add(self, key: str) -> None:
-        self.files.add(key)
-        self.dirs.update(self._parents(key))
-
-
-def _layered(changes: Sequence[_Change]) -> list[FileVersion]:
-    """Each distinct (path, blob) once, in the lowest layer where its path is free."""
-    layers: list[_Layer] = []
-    seen: set[tuple[str, str]] = set()
-    versions = []
-    for change in changes:
-        if (change.path, change.blob) in seen:
-            continue
-        seen.add((change.path, change.blob))
-        key = change.path.casefold()
-        number = next((n for n, layer in enumerate(layers) if layer.fits(key)), len(layers))
-        if number == len(layers):
-            layers.append(_Layer())
-        layers[number].add(key)
-        mode = _EXECUTABLE if change.mode == _EXECUTABLE else "100644"
-        versions.append(FileVersion(change.path, change.blob, mode, change.commit, number))
-    return versions
-
-
-def materialize(
-    repo: Repo, commits: Sequence[str], dest: Path, *, env: Mapping[str, str]
-) -> Materialized:
-    """Write every file version `commits` add or change under `dest` (an empty directory).
-
-    Renames count as additions (`--no-renames`): the file at its new path is a new version.
-    A merge adds only what differs from every parent (`-c`): conflict resolutions and edits
-    made in the merge; the rest came with commits scanned on their own or already pushed.
-    """
-    if not commits:
-        return Materialized(dest)
-    out = _git(
-        ["diff-tree", "-r", "--root", "-c", "--no-renames", "-z", "--stdin"],
-        repo.root,
-        env,
-        input="".join(f"{c}\n" for c in commits).encode(),
-    )
-    versions = _layered(list(_parse_raw(out, with_commits=True)))
-    _write(repo, versions, dest, env)
-    return Materialized(dest, tuple(versions))
-
-
-def staged(repo: Repo, dest: Path, *, env: Mapping[str, str]) -> Materialized:
-    """Write the files the index adds or changes (what `git commit` would record) under
-    `dest`, in one layer."""
-    out = _git(
-        [
-            "diff", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev", "--no-color",
-            "--no-ext-diff", "--ignore-submodules=all", "--diff-filter=ACMRT",
-        ],
-        repo.root,
-        {**env, "GIT_OPTIONAL_LOCKS": "0"},
-    )  # fmt: skip
-    versions = _layered(list(_parse_raw(out, with_commits=False)))
-    _write(repo, versions, dest, env)
-    return Materialized(dest, tuple(versions))
-
-
-def _isolated_env(env: Mapping[str, str], **git: str) -> dict[str, str]:
-    """The environment for the throw-away repository: none of the user's GIT_* settings or
-    config files, so no filter, hook or alternate of theirs applies."""
-    out = {k: v for k, v in env.items() if not k.startswith("GIT_")}
-    out.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, GIT_ATTR_NOSYSTEM="1")
-    out.update(GIT_TERMINAL_PROMPT="0")
-    out.update(git)
-    return out
-
-
-def _write(repo: Repo, versions: Sequence[FileVersion], dest: Path, env: Mapping[str, str]) -> None:
-    if not versions:
-        return
-    with tempfile.TemporaryDirectory(prefix="scangate-git-") as tmp:
-        gitdir = Path(tmp) / "repo.git"
-        init = ["init", "--bare", "--quiet", "--template="]
-        if repo.object_format != "sha1":
-            init.append(f"--object-format={repo.object_format}")
-        _git([*init, str(gitdir)], Path(tmp), _isolated_env(env))
-        (gitdir / "objects" / "info").mkdir(parents=True, exist_ok=True)
-        (gitdir / "objects" / "info" / "alternates").write_text(f"{repo.objects}\n")
-        (gitdir / "info").mkdir(exist_ok=True)
-        (gitdir / "info" / "attributes").write_text(_NO_CONVERSION)
-        git_env = _isolated_env(
-            env,
-            GIT_DIR=str(gitdir),
-            GIT_INDEX_FILE=str(Path(tmp) / "index"),
-            GIT_WORK_TREE=str(dest),
-        )
-        entries = "".join(f"{v.mode} {v.blob}\t{v.layer}/{v.path}\0" for v in versions)
-        _git(["update-index", "-z", "--index-info"], dest, git_env, input=entries.encode())
-        _git(["checkout-index", "--all", "--force", "--quiet"], dest, git_env)
 
 
 # --- scanning the layers, and the findings back to the repository ------------------------------
@@ -444,11 +104,13 @@ SECRET = "secret"  # noqa: S105 - the scanner's name
 @dataclass(frozen=True)
 class ScanJob:
     """One Trivy run over materialized files: one layer's directory, or (layer None) the
-    root holding every layer under its number."""
+    root holding every layer under its number, or (`messages`) the commit and tag messages'
+    directory (`hook_text`)."""
 
     path: Path
     layer: int | None
     scanners: tuple[str, ...]
+    messages: bool = False  # the commit and tag messages (`hook_text`), not files
 
 
 def scan_jobs(materialized: Materialized, scanners: Sequence[str]) -> list[ScanJob]:
@@ -460,6 +122,9 @@ def scan_jobs(materialized: Materialized, scanners: Sequence[str]) -> list[ScanJ
     prefix would skip a top-level `vendor/` and scan a top-level `usr/share/`), and it starts
     in a fraction of a second; the other scanners match file names, not prefixes, and the
     misconfiguration checks take seconds to load, so they run once over the whole root.
+    By default scangate turns those allow rules off (the policy's `trivy-secret-allow-rules`
+    turns them back on); the per-layer runs stay, so that either way a finding is the one
+    `scan fs` gives.
     """
     if materialized.layers == 0:
         return []
@@ -502,6 +167,11 @@ def remap(run: ScanRun, materialized: Materialized, *, layer: int | None) -> Rem
     findings: list[Finding] = []
     per_layer: dict[int, list[Finding]] = {}
     located: list[tuple[Finding, FileVersion | None]] = []
+    # Secrets are fingerprinted by their value: read whatever the scan left unread while the
+    # files are still there (the targets still carry the layer prefixes here).
+    root = materialized.root if layer is None else materialized.layer_dir(layer)
+    if secret_values.fill_from_tree(run.findings, [root]):
+        assign_fingerprints(run.findings)
     for finding in run.findings:
         if layer is not None:
             number, path = layer, finding.target
@@ -533,8 +203,15 @@ def _unprefixed(finding: Finding, prefix: str) -> Finding:
     if finding.kind in (Kind.VULNERABILITY, Kind.LICENSE):
         # (package name, package or file path): the path is relative to the scanned root.
         identity = "\x1f".join(_strip(part, prefix) for part in identity.split("\x1f"))
+    inline = finding.inline_ignore  # a `#trivy:ignore` comment's file (scangate.inline_ignores)
+    if inline is not None:
+        inline = replace(inline, path=_strip(inline.path, prefix))
     return replace(
-        finding, target=_strip(finding.target, prefix), location=location, identity=identity
+        finding,
+        target=_strip(finding.target, prefix),
+        location=location,
+        identity=identity,
+        inline_ignore=inline,
     )
 
 
@@ -562,93 +239,3 @@ def combine(parts: Sequence[Remapped], *, name: str) -> Remapped:
             origins[finding.fingerprint] = version
     base = parts[0].run.artifact if parts else Artifact(name=name, type="filesystem")
     return Remapped(ScanRun(replace(base, name=name), findings), origins)
-
-
-# --- the hook file -----------------------------------------------------------------------------
-
-
-def hook_script(python: str) -> str:
-    """The pre-push hook `scangate hook install` writes: it runs this Python's scangate."""
-    exe = shlex.quote(python)
-    return (
-        "#!/bin/sh\n"
-        f"{HOOK_MARKER}\n"
-        "# Gates what `git push` sends with scangate; `scangate hook uninstall` removes it.\n"
-        f"if [ ! -x {exe} ]; then\n"
-        f"    echo 'scangate pre-push hook: cannot run '{exe}': reinstall with "
-        '`scangate hook install`, or remove \'"$0" >&2\n'
-        "    exit 1\n"
-        "fi\n"
-        f'exec {exe} -m scangate hook pre-push "$@"\n'
-    )
-
-
-def is_scangate_hook(path: Path) -> bool:
-    if path.is_symlink() or not path.is_file():
-        return False
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return HOOK_MARKER in text.splitlines()
-
-
-@dataclass(frozen=True)
-class HookChange:
-    path: Path
-    backup: Path | None = None  # the user's own hook: saved (install) or restored (uninstall)
-
-
-def _backup_path(path: Path) -> Path:
-    candidate = path.with_name(path.name + BACKUP_SUFFIX)
-    n = 1
-    while candidate.exists() or candidate.is_symlink():
-        candidate = path.with_name(f"{path.name}{BACKUP_SUFFIX}.{n}")
-        n += 1
-    return candidate
-
-
-def install_hook(hooks: Path, python: str, *, force: bool) -> HookChange:
-    """Write `hooks/pre-push`. A hook scangate did not write is refused unless `force`; then
-    it is kept as `pre-push.scangate-backup`, which `uninstall_hook` puts back."""
-    path = hooks / HOOK_NAME
-    backup = None
-    exists = path.exists() or path.is_symlink()
-    if exists and not is_scangate_hook(path):
-        if not force:
-            raise UsageError(
-                f"{path} exists and was not written by scangate: keep it, or replace it with "
-                f"`scangate hook install --force` (it is then saved as {path.name}{BACKUP_SUFFIX})"
-            )
-        backup = _backup_path(path)
-    try:
-        hooks.mkdir(parents=True, exist_ok=True)
-        if backup is not None:
-            path.rename(backup)
-        fd, tmp = tempfile.mkstemp(prefix=f".{HOOK_NAME}.", dir=hooks)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(hook_script(python))
-        Path(tmp).chmod(0o755)  # git runs only executable hooks
-        Path(tmp).replace(path)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return HookChange(path, backup)
-
-
-def uninstall_hook(hooks: Path) -> HookChange | None:
-    """Remove scangate's `hooks/pre-push` (None when there is none) and put back the hook
-    `install_hook --force` saved. A hook scangate did not write is refused."""
-    path = hooks / HOOK_NAME
-    if not (path.exists() or path.is_symlink()):
-        return None
-    if not is_scangate_hook(path):
-        raise UsageError(f"{path} was not written by scangate: not removing it")
-    backup = path.with_name(path.name + BACKUP_SUFFIX)
-    try:
-        path.unlink()
-        if backup.is_file() and not backup.is_symlink():
-            backup.rename(path)
-            return HookChange(path, backup)
-    except OSError as exc:
-        raise UsageError(f"cannot remove {path}: {exc.strerror or exc}") from None
-    return HookChange(path)

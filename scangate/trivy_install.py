@@ -1,8 +1,9 @@
 """Installing a pinned Trivy release into scangate's cache.
 
 This module owns the cache layout (`<cache_dir>/trivy/<version>/trivy`), the download, its
-verification against SHA-256 digests pinned in `scangate._trivy_digests`, and the safe
-extraction of the one `trivy` file from the release archive. Nothing half-done is ever left
+verification against SHA-256 digests pinned in `scangate._trivy_digests` (after a size
+cap: the digest is only known once the body ends), and the extraction of the one `trivy`
+file from the release archive (`scangate.trivy_archive`). Nothing half-done is ever left
 in the cache: every temporary file lives under `<cache_dir>/trivy/` and is removed on any
 failure, and a finished install appears with one rename. It returns paths and raises
 `UsageError` / `InstallError`; it prints nothing and reads no environment variables.
@@ -11,21 +12,19 @@ failure, and a finished install appears with one rename. It returns paths and ra
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import os
 import platform as _platform
 import re
 import shutil
 import stat
-import tarfile
 import tempfile
-import zlib
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scangate._trivy_digests import PINNED_SHA256
 from scangate.errors import InstallError, UsageError
+from scangate.trivy_archive import extract_trivy
 
 if TYPE_CHECKING:
     # Imported where used: every scan imports this module, few download anything.
@@ -60,6 +59,13 @@ BLOCKED_VERSIONS: dict[str, str] = {
 """Versions scangate never installs or runs, with the reason; no flag overrides this."""
 
 LOCK_TIMEOUT_SECONDS = 600.0
+ARCHIVE_MAX_BYTES = 256 << 20
+"""The largest release archive scangate downloads. 0.76.0's Linux-64bit archive is about
+58 MB; four times that leaves room for growth, and a server sending an endless body (the
+digest is only known at its end) stops here instead of filling the disk."""
+BINARY_MAX_BYTES = 1 << 30
+"""The largest `trivy` scangate extracts (0.76.0's is 175 MB): a small archive can inflate
+to any size."""
 _CHUNK = 1 << 16
 _CHECKSUMS_MAX_BYTES = 1 << 20
 _VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.]+)?$")
@@ -281,7 +287,7 @@ def _download_and_place(
             )
         stage = work / version
         stage.mkdir()
-        _extract_trivy(archive, stage / "trivy", url)
+        extract_trivy(archive, stage / "trivy", url, max_bytes=BINARY_MAX_BYTES)
         stage.chmod(0o755)
         if target.exists() or target.is_symlink():
             # Only under the install lock, and only when it holds no usable binary: a leftover
@@ -304,8 +310,8 @@ def _download_and_place(
 def _reuse(kept: Path, dest: Path) -> str | None:
     """Copy a kept archive (CI restores these from its cache) to `dest` and return its SHA-256
     for the caller to check like a download's; None when there is none."""
-    if not kept.is_file():
-        return None
+    if not kept.is_file() or kept.stat().st_size > ARCHIVE_MAX_BYTES:
+        return None  # an oversized one is not a release: download again (and replace it)
     digest = hashlib.sha256()
     with kept.open("rb") as src, dest.open("wb") as out:
         while chunk := src.read(_CHUNK):
@@ -320,15 +326,23 @@ def _download(http: requests.Session, url: str, dest: Path, timeout: float) -> s
 
     digest = hashlib.sha256()
     written = 0
+    too_big = (
+        f"download of {url} is over {ARCHIVE_MAX_BYTES} bytes, more than any Trivy release: "
+        f"nothing was installed; check the URL, or {_HINT}"
+    )
     try:
         with http.get(url, stream=True, timeout=timeout) as response:
             _check_status(response, url)
             declared = _content_length(response)
+            if declared is not None and declared > ARCHIVE_MAX_BYTES:
+                raise InstallError(too_big)
             with dest.open("wb") as out:
                 for chunk in response.iter_content(chunk_size=_CHUNK):
+                    written += len(chunk)
+                    if written > ARCHIVE_MAX_BYTES:
+                        raise InstallError(too_big)
                     out.write(chunk)
                     digest.update(chunk)
-                    written += len(chunk)
     except requests.RequestException as exc:
         raise InstallError(f"download of {url} failed: {_reason(exc)}; {_HINT}") from exc
     if declared is not None and written != declared:
@@ -368,57 +382,6 @@ def _reason(exc: requests.RequestException) -> str:
     if isinstance(exc, requests.exceptions.ConnectionError):
         return f"cannot connect ({exc.__class__.__name__})"
     return str(exc) or exc.__class__.__name__
-
-
-def _extract_trivy(archive: Path, dest: Path, url: str) -> None:
-    """Copy the archive's one `trivy` regular file to `dest`, refusing anything unsafe.
-
-    Every member is checked first: an absolute path, a `..` component, or a link, device or
-    FIFO named `trivy` means the archive is not an official release and is refused whole.
-    The file is written with `extractfile` to a path we chose, so no name, mode, owner or link
-    from the archive reaches the filesystem (stricter than `filter="data"`, on every 3.11.x).
-    """
-    try:
-        with tarfile.open(archive, "r:gz") as tar:
-            found: tarfile.TarInfo | None = None
-            for member in tar:
-                name = PurePosixPath(member.name)
-                if name.is_absolute() or ".." in name.parts:
-                    raise InstallError(
-                        f"refusing {url}: archive member {member.name!r} points outside its folder"
-                    )
-                if name.parts != ("trivy",):  # PurePosixPath drops "." parts: ./trivy too
-                    continue
-                if not member.isreg():
-                    raise InstallError(
-                        f"refusing {url}: archive member {member.name!r} is a "
-                        f"{_kind(member)}, not a regular file"
-                    )
-                if found is not None:
-                    raise InstallError(f"refusing {url}: the archive has two `trivy` members")
-                found = member
-            if found is None:
-                raise InstallError(f"refusing {url}: the archive has no `trivy` file")
-            source = tar.extractfile(found)
-            if source is None:  # pragma: no cover - isreg() members always have data
-                raise InstallError(f"refusing {url}: cannot read `trivy` from the archive")
-            with source, dest.open("wb") as out:
-                shutil.copyfileobj(source, out, _CHUNK)
-    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise InstallError(f"refusing {url}: not a readable .tar.gz ({exc})") from exc
-    dest.chmod(0o755)
-
-
-def _kind(member: tarfile.TarInfo) -> str:
-    if member.issym():
-        return "symlink"
-    if member.islnk():
-        return "hard link"
-    if member.isdir():
-        return "folder"
-    if member.isdev():
-        return "device or FIFO"
-    return "special file"
 
 
 def _remove(path: Path) -> None:

@@ -194,12 +194,15 @@ def _skip(on_skip: Callable[[str], None] | None, message: str) -> None:
 
 
 def _explicit_path(explicit: Path, path_env: str | None) -> Path:
-    path = explicit.expanduser()
-    if not path.exists() and len(path.parts) == 1 and path_env:
-        # A bare name such as SCANGATE_TRIVY=trivy-0.70 means "this program on PATH".
-        found = shutil.which(str(path), path=path_env)
+    # Absolute from here on: Path("./trivy") is Path("trivy"), which a process start looks
+    # up on PATH, so `--trivy ./trivy` would ask (and run) another trivy than the one named.
+    path = Path.cwd() / explicit.expanduser()
+    if not path.exists() and len(explicit.parts) == 1 and path_env:
+        # A bare name such as SCANGATE_TRIVY=trivy-0.70, with no such file in the current
+        # directory, means "this program on PATH".
+        found = shutil.which(str(explicit), path=path_env)
         if found is not None:
-            return Path(found)
+            return Path(found).absolute()
     if not path.exists():
         raise UsageError(
             f"trivy binary {explicit} (from --trivy or SCANGATE_TRIVY) does not exist: "
@@ -240,8 +243,10 @@ def _search(
         yield candidate, "python-env"
     if path_env:
         found = shutil.which("trivy", path=path_env)
+        # A relative PATH entry (".") gives "./trivy", which a process start would look up
+        # on PATH again: make it absolute.
         if found is not None and fresh(Path(found)):
-            yield Path(found), "PATH"
+            yield Path(found).absolute(), "PATH"
     for version in cached_versions(cache_dir):
         candidate = binary_path(cache_dir, version)
         if fresh(candidate):

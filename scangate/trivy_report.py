@@ -7,10 +7,11 @@ and accept `null` wherever Trivy writes it, so reports from Trivy 0.50 to 0.76 a
 from __future__ import annotations
 
 import gc
+import json
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from scangate.errors import ReportError
@@ -20,6 +21,7 @@ from scangate.findings import (
     Kind,
     Location,
     ScanRun,
+    SecretSite,
     Severity,
     assign_fingerprints,
     canonical_id,
@@ -34,6 +36,18 @@ _T = TypeVar("_T")
 # write as `null` are `X | None` and read with `or ()`: a before-validator would make pydantic
 # build the whole JSON as Python objects first.
 _CONFIG = ConfigDict(extra="ignore", populate_by_name=True)
+
+# One of Trivy's five severities, upper case as Trivy writes it or lower case, or empty
+# (UNKNOWN, as in Trivy): exactly what `Severity.parse` reads. Anything else (`SEVERE`) means
+# the report is not as Trivy wrote it: refused in validation, which pydantic-core does in Rust
+# at no measurable cost per finding. (Not `(?i)`: Unicode case folding would let the Kelvin
+# sign stand for K.)
+SeverityText = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(?:UNKNOWN|LOW|MEDIUM|HIGH|CRITICAL|unknown|low|medium|high|critical)?$"
+    ),
+]
 
 
 @dataclass(slots=True, frozen=True, config=_CONFIG)
@@ -96,7 +110,7 @@ class Vulnerability:
     primary_url: str | None = Field(None, alias="PrimaryURL")
     title: str | None = Field(None, alias="Title")
     description: str | None = Field(None, alias="Description")
-    severity: str | None = Field(None, alias="Severity")
+    severity: SeverityText | None = Field(None, alias="Severity")
     cwe_ids: list[str] | None = Field(None, alias="CweIDs")
     # Integers 0 (UNKNOWN) to 4 (CRITICAL) per vendor.
     vendor_severity: dict[str, int] | None = Field(None, alias="VendorSeverity")
@@ -131,7 +145,7 @@ class Misconfiguration:
     description: str | None = Field(None, alias="Description")
     message: str | None = Field(None, alias="Message")
     resolution: str | None = Field(None, alias="Resolution")
-    severity: str | None = Field(None, alias="Severity")
+    severity: SeverityText | None = Field(None, alias="Severity")
     primary_url: str | None = Field(None, alias="PrimaryURL")
     references: list[str] | None = Field(None, alias="References")
     status: str | None = Field(None, alias="Status")
@@ -139,21 +153,29 @@ class Misconfiguration:
 
 
 @dataclass(slots=True, frozen=True, config=_CONFIG)
+class Layer:
+    diff_id: str | None = Field(None, alias="DiffID")
+
+
+@dataclass(slots=True, frozen=True, config=_CONFIG)
 class Secret:
     rule_id: str = Field(alias="RuleID")
     category: str | None = Field(None, alias="Category")
-    severity: str | None = Field(None, alias="Severity")
+    severity: SeverityText | None = Field(None, alias="Severity")
     title: str | None = Field(None, alias="Title")
     start_line: int | None = Field(None, alias="StartLine")
     end_line: int | None = Field(None, alias="EndLine")
     # Trivy masks the secret in Match and Code; scangate passes on only this masked text.
     match: str | None = Field(None, alias="Match")
+    code: Code | None = Field(None, alias="Code")
+    # Image scans: the layer holding the file, where `secret_values` reads the value back.
+    layer: Layer | None = Field(None, alias="Layer")
 
 
 @dataclass(slots=True, frozen=True, config=_CONFIG)
 class License:
     name: str = Field(alias="Name")
-    severity: str | None = Field(None, alias="Severity")
+    severity: SeverityText | None = Field(None, alias="Severity")
     category: str | None = Field(None, alias="Category")
     pkg_name: str | None = Field(None, alias="PkgName")
     file_path: str | None = Field(None, alias="FilePath")
@@ -244,7 +266,75 @@ def parse_report(data: bytes, source: str) -> Report:
     # may mean something else, so refuse it rather than gate on a misreading.
     if report.schema_version != SUPPORTED_SCHEMA_VERSION:
         raise ReportError(_wrong_schema(source, report.schema_version))
+    _check_modified(report, source)
     return report
+
+
+def _check_modified(report: Report, source: str) -> None:
+    """Findings Trivy suppressed are gated too (under the policy's allow-rules): one it could
+    not have written is refused like any other, never dropped."""
+    for i, result in enumerate(report.results or ()):
+        for j, modified in enumerate(result.modified_findings or ()):
+            kind = _MODIFIED_KINDS.get((modified.type or "").lower())
+            if kind is None or not modified.finding:
+                continue
+            try:
+                _validate(_MODELS[kind], modified.finding)
+            except ValidationError as exc:
+                where = f"Results[{i}].ExperimentalModifiedFindings[{j}].Finding"
+                err = exc.errors(include_url=False)[0]
+                if err["loc"] == ("Severity",):
+                    raise ReportError(
+                        _bad_severity(source, where, kind, modified.finding, result.target)
+                    ) from None
+                raise ReportError(
+                    f"{source}: field {where}.{_json_path(err['loc'])}: {err['msg']}; "
+                    "is this an unmodified Trivy JSON report?"
+                ) from None
+
+
+_SEVERITY_FIELDS = {
+    "Vulnerabilities": Kind.VULNERABILITY,
+    "Misconfigurations": Kind.MISCONFIGURATION,
+    "Secrets": Kind.SECRET,
+    "Licenses": Kind.LICENSE,
+}
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return f"{text[:limit]}..." if len(text) > limit else text
+
+
+def _bad_severity(source: str, where: str, kind: Kind, raw: object, target: object) -> str:
+    """Name the report, the finding and the value: a severity outside Trivy's five."""
+    fields = raw if isinstance(raw, dict) else {}
+    ident = next(
+        (fields[k] for k in ("VulnerabilityID", "ID", "AVDID", "RuleID", "Name") if fields.get(k)),
+        "(no ID)",
+    )
+    value = _short(fields.get("Severity"))
+    return (
+        f"{source}: {where}: {kind.value} {_short(ident)} in {_short(target)} has severity "
+        f"'{value}', not one of Trivy's UNKNOWN, LOW, MEDIUM, HIGH, CRITICAL: this is not "
+        "an unmodified Trivy report; gate the report as Trivy wrote it"
+    )
+
+
+def _severity_error(source: str, loc: tuple[int | str, ...], data: bytes) -> str | None:
+    """`Results[i].<Kind>[j].Severity` invalid: read the finding back to name it."""
+    if len(loc) != 5 or loc[0] != "Results" or loc[-1] != "Severity":
+        return None
+    kind = _SEVERITY_FIELDS.get(str(loc[2]))
+    if kind is None or not isinstance(loc[1], int) or not isinstance(loc[3], int):
+        return None
+    try:  # only on this error path: the whole report again, as plain JSON
+        result = json.loads(data)["Results"][loc[1]]
+        raw = result[loc[2]][loc[3]]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    target = result.get("Target") if isinstance(result, dict) else None
+    return _bad_severity(source, _json_path(loc[:-1]), kind, raw, target)
 
 
 def _wrong_schema(source: str, version: object) -> str:
@@ -279,6 +369,9 @@ def _describe(exc: ValidationError, data: bytes, source: str) -> str:
         )
     if header.schema_version != SUPPORTED_SCHEMA_VERSION:
         return _wrong_schema(source, header.schema_version)
+    severity = _severity_error(source, first["loc"], data)
+    if severity is not None:
+        return severity
     where = _json_path(first["loc"])
     return f"{source}: field {where}: {first['msg']}; is this an unmodified Trivy JSON report?"
 
@@ -430,6 +523,11 @@ def _misconfiguration(target: str, misconf: Misconfiguration) -> Finding:
 
 
 def _secret(target: str, secret: Secret) -> Finding:
+    cause = tuple(
+        (line.number, line.content or "")
+        for line in (secret.code.lines or () if secret.code else ())
+        if line.is_cause and line.number is not None
+    )
     return Finding(
         kind=Kind.SECRET,
         id=secret.rule_id,
@@ -438,8 +536,14 @@ def _secret(target: str, secret: Secret) -> Finding:
         title=secret.title or secret.rule_id,
         message=secret.match or "",
         location=Location(target, secret.start_line, secret.end_line),
-        # The masked line identifies the secret without its value and without its line number.
+        # Only for a secret whose value cannot be read: the masked line, without line number.
+        # `secret_values` reads the value (from `secret_site`) and fingerprints by its digest.
         identity=(secret.match or "").strip(),
+        secret_site=SecretSite(
+            match=secret.match or "",
+            lines=cause,
+            layer=secret.layer.diff_id if secret.layer and secret.layer.diff_id else None,
+        ),
     )
 
 
@@ -464,6 +568,12 @@ _MODIFIED_KINDS = {
     "misconfiguration": Kind.MISCONFIGURATION,
     "secret": Kind.SECRET,
     "license": Kind.LICENSE,
+}
+_MODELS: dict[Kind, type[Any]] = {
+    Kind.VULNERABILITY: Vulnerability,
+    Kind.MISCONFIGURATION: Misconfiguration,
+    Kind.SECRET: Secret,
+    Kind.LICENSE: License,
 }
 
 

@@ -1,56 +1,59 @@
 """Running Trivy: one process per target, JSON to a temp file, failures turned into errors.
 
 Builds the argv (all scanners in one run, never `--severity` or `--exit-code`: scangate
-gates), keeps the scanned repository's own Trivy settings out of the run, handles the
-vulnerability DB (offline use, a stale cache when the download fails, `--max-db-age`) and
-returns the parsed report. Reads no environment itself: the CLI passes it in.
+gates), keeps the scanned repository's own Trivy settings and the environment's `TRIVY_*`
+out of the run (`trivy_env`), runs it with scangate's secret config (`trivy_secrets`),
+handles the vulnerability DB (offline use, a stale cache when the download fails,
+`--max-db-age`; `trivy_db`) and returns the parsed report. Reads no environment itself: the
+CLI passes it in.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
+import os
+import stat
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from scangate import _subprocess
+from scangate import _subprocess, secret_values, trivy_secrets
 from scangate.errors import ScannerError, TrivyRunError, UsageError
 from scangate.findings import ScanRun
+from scangate.trivy_db import (
+    DB_DOWNLOAD_FAILED,
+    DEFAULT_DB_REPOSITORIES,
+    CachedDB,
+    cached_db,
+    check_db_age,
+    mirrors,
+)
+from scangate.trivy_env import trivy_env
 from scangate.trivy_report import parse_report, to_scan_run
+
+# Re-exported: callers and tests import these from here.
+__all__ = [
+    "DEFAULT_DB_REPOSITORIES",
+    "CachedDB",
+    "ScanOptions",
+    "ScanOutcome",
+    "Target",
+    "build_argv",
+    "cached_db",
+    "scan",
+    "trivy_env",
+]
 
 SCANNERS = ("vuln", "misconfig", "secret", "license")
 DEFAULT_SCANNERS = ("vuln", "misconfig", "secret")
 # `--security-checks` (Trivy < 0.37) called the misconfiguration scanner "config".
 _SCANNER_ALIASES = {"config": "misconfig", "vulnerability": "vuln", "secrets": "secret"}
-DEFAULT_DB_REPOSITORIES = ("mirror.gcr.io/aquasec/trivy-db:2", "ghcr.io/aquasecurity/trivy-db:2")
-
-# Trivy settings that would change which findings reach the gate: a user's shell or a CI
-# variable must not be able to hide findings (TRIVY_SEVERITY=CRITICAL) or change the output.
-_GATE_AFFECTING_ENV = frozenset(
-    f"TRIVY_{name}"
-    for name in (
-        "SEVERITY", "IGNORE_UNFIXED", "IGNORE_STATUS", "IGNOREFILE", "IGNORE_POLICY",
-        "EXIT_CODE", "EXIT_ON_EOL", "FORMAT", "OUTPUT", "TEMPLATE", "SCANNERS",
-        "SECURITY_CHECKS", "CONFIG", "VEX", "SHOW_SUPPRESSED", "LIST_ALL_PKGS", "QUIET",
-        "DEPENDENCY_TREE", "REPORT", "COMPLIANCE", "SKIP_DB_UPDATE", "OFFLINE_SCAN",
-        # These hide findings or change their severity: with 0.76.0, TRIVY_PKG_TYPES=os,
-        # TRIVY_PKG_RELATIONSHIPS=root or TRIVY_SKIP_DIRS=** alone empty a failing fs scan.
-        "SKIP_DIRS", "SKIP_FILES", "PKG_TYPES", "VULN_TYPE", "PKG_RELATIONSHIPS",
-        "SECRET_CONFIG", "MISCONFIG_SCANNERS", "IGNORED_LICENSES", "VULN_SEVERITY_SOURCE",
-        "DISTRO", "TF_EXCLUDE_DOWNLOADED_MODULES", "DOWNLOAD_DB_ONLY", "DOWNLOAD_JAVA_DB_ONLY",
-    )
-)  # fmt: skip
 
 # Seconds past --timeout before scangate stops a Trivy that ignored its own time limit.
 _BACKSTOP_GRACE_MIN = 2.0
 _BACKSTOP_GRACE_MAX = 30.0
-
-_DB_DOWNLOAD_FAILED = re.compile(r"failed to download (?:vulnerability|java) DB", re.IGNORECASE)
-_REPO_TRIED = re.compile(r'repo="([^"]+)"|download artifact from (\S+?):? ')
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,9 @@ class ScanOptions:
     insecure: bool = False
     offline: bool = False
     max_db_age: timedelta = timedelta(days=7)
+    # The policy's `trivy-secret-allow-rules`: True lets Trivy's built-in secret allow rules
+    # (tests/, examples/, *.md, ...) drop secrets again; False (the default) reports them.
+    trivy_secret_allow_rules: bool = False
 
 
 @dataclass
@@ -113,54 +119,14 @@ def parse_scanners(values: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def trivy_env(environ: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in environ.items() if k not in _GATE_AFFECTING_ENV}
-
-
-@dataclass(frozen=True)
-class CachedDB:
-    path: Path
-    downloaded_at: datetime | None
-
-    def age(self, now: datetime) -> timedelta | None:
-        return now - self.downloaded_at if self.downloaded_at else None
-
-    def too_old(self, now: datetime, max_age: timedelta) -> bool:
-        """Older than `max_age`, or of unknown age (which counts as too old: fail closed)."""
-        age = self.age(now)
-        return age is None or age > max_age
-
-    def describe_age(self, now: datetime) -> str:
-        age = self.age(now)
-        return f"{age.days} days old" if age is not None else "of unknown age"
-
-
-def cached_db(cache_dir: Path) -> CachedDB | None:
-    """The vulnerability DB in Trivy's cache, if there is a usable one."""
-    db_dir = cache_dir / "db"
-    meta = db_dir / "metadata.json"
-    if not (db_dir / "trivy.db").is_file() or not meta.is_file():
-        return None
-    try:
-        data = json.loads(meta.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    stamp = data.get("DownloadedAt") or data.get("UpdatedAt") if isinstance(data, dict) else None
-    return CachedDB(db_dir, _parse_time(stamp) if isinstance(stamp, str) else None)
-
-
-def _parse_time(text: str) -> datetime | None:
-    # Go writes up to nanoseconds; Python's fromisoformat takes up to microseconds.
-    trimmed = re.sub(r"(\.\d{6})\d+", r"\1", text.strip()).replace("Z", "+00:00")
-    try:
-        parsed = datetime.fromisoformat(trimmed)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def build_argv(
-    trivy: Path, target: Target, options: ScanOptions, output: Path, *, use_cached_db: bool
+    trivy: Path,
+    target: Target,
+    options: ScanOptions,
+    output: Path,
+    *,
+    use_cached_db: bool,
+    secret_config: Path | None = None,
 ) -> list[str]:
     argv = [str(trivy), "image" if target.kind == "image" else "fs"]
     argv += ["--format", "json", "--output", str(output), "--list-all-pkgs"]
@@ -182,10 +148,14 @@ def build_argv(
         argv += ["--skip-db-update", "--skip-java-db-update"]
     if options.offline:
         argv += ["--offline-scan", "--skip-check-update", "--skip-version-check"]
+    if secret_config is not None:
+        argv += ["--secret-config", str(secret_config)]
+    # `--input=PATH` and `-- REF`: a target that starts with `-` is never read as an option
+    # (`--config=evil.yaml` would reconfigure the scan). The CLI refuses such targets too.
     if target.archive:
-        argv += ["--input", target.ref]
+        argv.append(f"--input={target.ref}")
     else:
-        argv.append(target.ref)
+        argv += ["--", target.ref]
     return argv
 
 
@@ -212,19 +182,24 @@ def scan(
                 f"--offline: no vulnerability DB in {options.cache_dir / 'db'}: copy one there "
                 "(trivy.db and metadata.json), drop --offline, or use --scanners misconfig,secret"
             )
-        _check_db_age(db, options, now, warnings)
+        check_db_age(db, options.max_db_age, now, warnings)
 
     with tempfile.TemporaryDirectory(prefix="scangate-") as work:
         # Trivy runs in an empty directory: a trivy.yaml, .trivyignore or trivy-secret.yaml
         # committed to the scanned repository must not reconfigure the gate's scan.
-        workdir = Path(work)
+        # scangate's secret config sits beside that directory, not in it.
+        config = trivy_secrets.write_secret_config(
+            Path(work), trivy_allow_rules=options.trivy_secret_allow_rules
+        )
+        workdir = Path(work) / "run"
+        workdir.mkdir()
         output = workdir / "report.json"
         env = trivy_env(environ)
-        argv = build_argv(trivy, target, options, output, use_cached_db=False)
+        argv = build_argv(trivy, target, options, output, use_cached_db=False, secret_config=config)
         completed = _run(argv, options, env, workdir, heartbeat)
-        db_failed = completed.returncode != 0 and _DB_DOWNLOAD_FAILED.search(completed.stderr)
+        db_failed = completed.returncode != 0 and DB_DOWNLOAD_FAILED.search(completed.stderr)
         if db_failed and needs_db and not options.offline:
-            tried = _mirrors(completed.stderr, options)
+            tried = mirrors(completed.stderr, options.db_repositories)
             if db is None:
                 raise TrivyRunError(
                     f"trivy could not download the vulnerability DB (tried {tried}) and "
@@ -235,20 +210,81 @@ def scan(
                     completed.returncode,
                     _subprocess.stderr_tail(completed.stderr, 5),
                 )
-            _check_db_age(db, options, now, warnings, download_failed=tried)
-            argv = build_argv(trivy, target, options, output, use_cached_db=True)
+            check_db_age(db, options.max_db_age, now, warnings, download_failed=tried)
+            argv = build_argv(
+                trivy, target, options, output, use_cached_db=True, secret_config=config
+            )
             completed = _run(argv, options, env, workdir, heartbeat)
         _check_completed(completed, target)
         raw = _read_output(output, completed, target)
+        duration = completed.duration
+        if target.kind == "fs" and "secret" in options.scanners:
+            beat = _offset(heartbeat, duration)
+            extra, seconds = _scan_node_modules(trivy, target, options, env, config, beat)
+            raw = trivy_secrets.merge_reports(raw, extra)
+            duration += seconds
     report = parse_report(raw, f"trivy {target.label} output")
     run = to_scan_run(report)
+    # Secrets are fingerprinted by their value, read back from what Trivy just scanned.
+    secret_values.fill(run, target.ref, image=target.kind == "image", archive=target.archive)
     run.artifact = replace(run.artifact, name=target.display)
     if run.artifact.eosl:
         warnings.append(
             f"{target.display}: the OS {run.artifact.os} is end-of-life: "
             "it gets no more security fixes, so findings may be missing"
         )
-    return ScanOutcome(target, run, raw, completed.duration, warnings)
+    return ScanOutcome(target, run, raw, duration, warnings)
+
+
+def _offset(
+    heartbeat: Callable[[float], None] | None, base: float
+) -> Callable[[float], None] | None:
+    return None if heartbeat is None else (lambda elapsed: heartbeat(base + elapsed))
+
+
+def _scan_node_modules(
+    trivy: Path,
+    target: Target,
+    options: ScanOptions,
+    env: Mapping[str, str],
+    config: Path,
+    heartbeat: Callable[[float], None] | None,
+) -> tuple[list[tuple[str, bytes]], float]:
+    """Trivy never reads `node_modules/` for secrets: one `--scanners secret` run rooted at
+    each such directory (about 0.1 s each here) reads it; none when there is none."""
+    root = Path(target.ref)
+    runs = trivy_secrets.node_modules_runs(root, options.skip_dirs, options.skip_files)
+    reports: list[tuple[str, bytes]] = []
+    spent = 0.0
+    for nm in runs:
+        rel = nm.rel
+        sub = replace(
+            options,
+            scanners=("secret",),
+            server=None,
+            skip_dirs=tuple(nm.skip_dirs),
+            skip_files=tuple(nm.skip_files),
+            # One time limit for all of them: a tree of many node_modules dirs must not
+            # multiply --timeout.
+            timeout=max(1.0, options.timeout - spent),
+        )
+        part = Target("fs", str(root / rel), name=f"{target.display}/{rel}")
+        with tempfile.TemporaryDirectory(prefix="scangate-nm-") as work:
+            output = Path(work) / "report.json"
+            argv = build_argv(trivy, part, sub, output, use_cached_db=False, secret_config=config)
+            completed = _run(argv, sub, env, Path(work), heartbeat)
+            _check_completed(completed, part)
+            reports.append((rel, _read_output(output, completed, part)))
+        spent += completed.duration
+        if spent > options.timeout:
+            raise TrivyRunError(
+                f"trivy secret scans of the node_modules folders in {target.display} took "
+                f"over {options.timeout:g} s: raise --timeout, or skip some with --skip-dirs",
+                completed.argv,
+                None,
+                "",
+            )
+    return reports, spent
 
 
 def _run(
@@ -275,39 +311,6 @@ def _run(
         ) from None
 
 
-def _check_db_age(
-    db: CachedDB,
-    options: ScanOptions,
-    now: datetime,
-    warnings: list[str],
-    download_failed: str | None = None,
-) -> None:
-    days = db.describe_age(now)
-    if db.too_old(now, options.max_db_age):
-        why = f"the DB download failed (tried {download_failed}) and " if download_failed else ""
-        raise ScannerError(
-            f"{why}the cached vulnerability DB in {db.path} is {days}, more than "
-            f"--max-db-age {options.max_db_age.days} days: update it (run once with network "
-            "access or a reachable --db-repository) or raise --max-db-age"
-        )
-    if download_failed:
-        warnings.append(
-            f"the vulnerability DB download failed (tried {download_failed}); "
-            f"using the cached DB, {days}"
-        )
-
-
-def _mirrors(stderr: str, options: ScanOptions) -> str:
-    tried: list[str] = []
-    for match in _REPO_TRIED.finditer(stderr):
-        repo = match.group(1) or match.group(2)
-        if repo and repo not in tried:
-            tried.append(repo)
-    if not tried:
-        tried = list(options.db_repositories or DEFAULT_DB_REPOSITORIES)
-    return ", ".join(tried)
-
-
 def _check_completed(completed: _subprocess.Completed, target: Target) -> None:
     tail = _subprocess.stderr_tail(completed.stderr)
     if completed.returncode < 0:
@@ -327,10 +330,22 @@ def _check_completed(completed: _subprocess.Completed, target: Target) -> None:
 
 
 def _read_output(output: Path, completed: _subprocess.Completed, target: Target) -> bytes:
+    # Trivy (or whatever runs as trivy) may leave anything at the output path: a FIFO would
+    # block a plain open forever, a symlink could point at any file. Open without following
+    # links and without blocking, then accept only a regular file.
     try:
-        raw = output.read_bytes()
+        fd = os.open(output, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
-        raw = b""
+        fd = None
+    except OSError as exc:
+        raise _odd_output(output, completed, target, exc.strerror or str(exc)) from None
+    raw = b""
+    if fd is not None:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise _odd_output(output, completed, target, "not a regular file")
+        with os.fdopen(fd, "rb") as handle:
+            raw = handle.read()
     if not raw.strip():
         raise TrivyRunError(
             f"trivy {target.label} exited 0 but wrote no report",
@@ -339,3 +354,15 @@ def _read_output(output: Path, completed: _subprocess.Completed, target: Target)
             _subprocess.stderr_tail(completed.stderr),
         )
     return raw
+
+
+def _odd_output(
+    output: Path, completed: _subprocess.Completed, target: Target, why: str
+) -> TrivyRunError:
+    return TrivyRunError(
+        f"trivy {target.label} left something other than a report file at {output} ({why}): "
+        "refusing to read it; run a Trivy release binary",
+        completed.argv,
+        completed.returncode,
+        _subprocess.stderr_tail(completed.stderr),
+    )

@@ -734,7 +734,8 @@ def test_failing_gate_fails_the_step_after_uploading_sarif(
     assert gate.outcome == "failure" and gate.returncode == 1
     assert "::error title=scangate::the gate failed: 2 failing finding(s)" in gate.stdout
     summary = run.step("Run scangate").summary
-    assert "scangate: FAIL" in summary and "github-pat" in summary
+    # Report text is Markdown-escaped in the summary (`escape.markdown`).
+    assert "scangate: FAIL" in summary and "github\\-pat" in summary
     assert fake_github_token not in summary + run.log, "the secret itself is never printed"
     # Annotations for the failing findings, from the CLI (GITHUB_ACTIONS=true).
     assert "::error file=" in run.step("Run scangate").stdout

@@ -18,7 +18,7 @@ from scangate.gate import GateResult, evaluate
 from scangate.policy import load_policy
 from scangate.trivy_report import load_report, to_scan_run
 from tests.conftest import TrivyScanner, make_fake_github_token
-from tests.support import images
+from tests.support import hostile, images, workflow_commands
 
 TODAY = date(2026, 3, 10)
 ERROR = re.compile(
@@ -125,8 +125,10 @@ def test_nothing_failing_means_no_lines(vuln_project_report: Path, tmp_path: Pat
 
 
 def test_escaping_follows_the_actions_toolkit(tmp_path: Path) -> None:
-    assert escape_data("100% done\r\nnext") == "100%25 done%0D%0Anext"
-    assert escape_property("a:b,c%\n") == "a%3Ab%2Cc%25%0A"
+    # actions/toolkit packages/core/src/command.ts: %, CR and LF in data; also : and , in
+    # properties. CR and LF (and every other control) are visible escapes before that.
+    assert escape_data("100% done\r\nnext") == "100%25 done\\r\\nnext"
+    assert escape_property("a:b,c%\n") == "a%3Ab%2Cc%25\\n"
     finding = Finding(
         kind=Kind.MISCONFIGURATION,
         id="X-1",
@@ -140,5 +142,22 @@ def test_escaping_follows_the_actions_toolkit(tmp_path: Path) -> None:
     (line,) = github_annotations(gate(run), source_root=tmp_path)
     assert line == (
         "::error file=odd%2C dir%3A1/50%25.yaml,line=7,endLine=9,"
-        "title=HIGH misconfiguration X-1::line one%0Aline two: 100%25"
+        "title=HIGH misconfiguration X-1::line one\\nline two: 100%25"
     )
+
+
+def test_hostile_report_text_stays_inside_each_annotation(
+    tmp_path: Path, config_repo_report: Path, in_scan_dir: Path
+) -> None:
+    """A real report with hostile text in every field: one line per annotation, each one
+    `::error` command, no other command, nothing raw, and a 1 MB field cut."""
+    edited = hostile.edit_report(config_repo_report, tmp_path / "c.json", size=1_000_000)
+    lines = github_annotations(gate(run_of(edited)), source_root=in_scan_dir.parent)
+    assert lines and all("\n" not in line and "\r" not in line for line in lines)
+    acted = workflow_commands.commands("\n".join(lines))
+    assert len(acted) == len(lines) and {c.name for c in acted} <= {"error", "notice"}
+    for line in lines:
+        for marker in hostile.LOG_MARKERS:
+            assert marker not in line
+        assert len(line) < 6000
+    assert "::add-mask::leaked" in lines[0]  # as text inside the message

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from scangate.cli import run
-from tests.conftest import settings_with_token
+from tests.conftest import TrivyScanner, settings_with_token, write_config_repo
 
 
 def scan(
@@ -52,7 +52,7 @@ def test_baseline_makes_todays_findings_known_and_a_new_copy_fails(
 
     text = baseline.read_text()
     document = json.loads(text)
-    assert document["schema"] == "scangate/baseline/v1"
+    assert document["schema"] == "scangate/baseline/v2"
     assert fake_github_token not in text  # fingerprints, ids and targets only
     entries = document["findings"]
     assert len(entries) == before["summary"]["total"]
@@ -132,8 +132,21 @@ def test_create_refuses_to_overwrite_and_reads_reports(
     [
         ("{", "not valid JSON"),
         ('{"schema": "other/v9", "findings": []}', "schema is 'other/v9'"),
-        ('{"schema": "scangate/baseline/v1", "findings": {}}', "'findings' must be a list"),
-        ('{"schema": "scangate/baseline/v1", "findings": [{}]}', "findings[0] has no"),
+        ('{"schema": "scangate/baseline/v2", "findings": {}}', "'findings' must be a list"),
+        ('{"schema": "scangate/baseline/v2", "findings": [{}]}', "findings[0] has no"),
+        (
+            '{"schema": "scangate/baseline/v2", "findings": [{"fingerprint": "a"}]}',
+            "findings[0] has no 'kind'",
+        ),
+        (
+            '{"schema": "scangate/baseline/v2", "findings": [{"fingerprint": "a", '
+            '"kind": "secrets", "id": "x", "target": "y"}]}',
+            "findings[0].kind is 'secrets'",
+        ),
+        (
+            '{"schema": "scangate/baseline/v1", "findings": []}',
+            "`scangate baseline update",
+        ),
     ],
 )
 def test_a_bad_baseline_is_a_usage_error(
@@ -145,3 +158,171 @@ def test_a_bad_baseline_is_a_usage_error(
     assert run(["check", str(config_repo_report), "--baseline", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and str(bad) in err[0]
+
+
+# --- secrets are known by their value (issue 8, A6) -------------------------------------------
+
+OTHER_TOKEN = "ghp" + "_" + "Zz9y" * 9  # a different token of the same shape, built at run time
+
+
+def test_a_different_token_at_the_same_place_is_new(
+    capsys: pytest.CaptureFixture[str], config_repo: Path, trivy_bin: Path, fake_github_token: str
+) -> None:
+    baseline = create(capsys, config_repo, trivy_bin)
+    code, known = scan(capsys, config_repo, trivy_bin, "--baseline", str(baseline))
+    assert code == 0, known["findings"]
+    # The same line, the same masked text (`GITHUB_TOKEN = "****..."`), another token.
+    settings = config_repo / "app" / "settings.py"
+    lines = settings.read_text().splitlines(keepends=True)
+    lines[2] = lines[2].replace(fake_github_token, OTHER_TOKEN)
+    settings.write_text("".join(lines))
+    code, swapped = scan(capsys, config_repo, trivy_bin, "--baseline", str(baseline))
+    assert code == 1
+    got = decisions(swapped)
+    assert got[("github-pat", "app/settings.py", "3")] == "fail"
+    assert got[("github-pat", "app/settings.py", "5")] == "known"  # the old token, still there
+    assert got[("github-pat", "scripts/release.py", "3")] == "known"
+    assert swapped["baseline"]["new"] == 1
+    # The token that left line 3 is one fewer copy of it in the file: one entry is fixed.
+    assert [(e["id"], e["target"]) for e in swapped["baseline"]["fixed"]] == [
+        ("github-pat", "app/settings.py")
+    ]
+    # The table says nothing of either token.
+    assert OTHER_TOKEN not in json.dumps(swapped) and fake_github_token not in json.dumps(swapped)
+
+
+def test_a_forged_entry_does_not_vouch_for_a_secret(
+    capsys: pytest.CaptureFixture[str], config_repo: Path, trivy_bin: Path
+) -> None:
+    """An entry that reads as a harmless old vulnerability but carries a secret's fingerprint
+    (what a reviewer of the baseline diff would wave through) vouches for nothing."""
+    baseline = create(capsys, config_repo, trivy_bin)
+    document = json.loads(baseline.read_text())
+    forged = []
+    for entry in document["findings"]:
+        if entry["kind"] == "secret" and entry["target"] == "scripts/release.py":
+            entry = {
+                "fingerprint": entry["fingerprint"],
+                "kind": "vulnerability",
+                "id": "CVE-2019-0001",
+                "target": "docs/legacy/requirements.txt",
+                "package": "legacy-lib",
+            }
+        forged.append(entry)
+    document["findings"] = forged
+    baseline.write_text(json.dumps(document, indent=2))
+    code, result = scan(capsys, config_repo, trivy_bin, "--baseline", str(baseline))
+    assert code == 1
+    failing = {(f["id"], f["target"]) for f in result["findings"] if f["decision"] == "fail"}
+    assert failing == {("github-pat", "scripts/release.py")}
+    assert ("CVE-2019-0001", "docs/legacy/requirements.txt") in {
+        (e["id"], e["target"]) for e in result["baseline"]["fixed"]
+    }
+    # The same entry with the secret's own kind, ID (any case) and target vouches for it.
+    for entry in document["findings"]:
+        if entry["id"] == "CVE-2019-0001":
+            entry.update(kind="secret", id="GitHub-PAT", target="scripts/release.py")
+            del entry["package"]
+    baseline.write_text(json.dumps(document, indent=2))
+    code, result = scan(capsys, config_repo, trivy_bin, "--baseline", str(baseline))
+    assert code == 0, result["findings"]
+
+
+def test_a_v1_baseline_is_refused_and_update_rewrites_it(
+    capsys: pytest.CaptureFixture[str], config_repo: Path, trivy_bin: Path
+) -> None:
+    baseline = create(capsys, config_repo, trivy_bin)
+    v2 = json.loads(baseline.read_text())
+    baseline.write_text(
+        baseline.read_text().replace("scangate/baseline/v2", "scangate/baseline/v1")
+    )
+    out = config_repo.parent / "result.json"
+    code = run(
+        ["scan", "fs", str(config_repo), "--trivy", str(trivy_bin), "--cache-dir",
+         str(config_repo.parent / "c"), "--scanners", "misconfig,secret", "--offline", "-q",
+         "--json", str(out), "--baseline", str(baseline)]
+    )  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "schema is 'scangate/baseline/v1'" in err[0] and str(baseline) in err[0]
+    assert f"`scangate baseline update --output {baseline}`" in err[0]
+    assert not out.exists()
+    code = run(
+        ["baseline", "update", str(config_repo), "--output", str(baseline), "--trivy",
+         str(trivy_bin), "--cache-dir", str(config_repo.parent / "c"),
+         "--scanners", "misconfig,secret", "--offline"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.strip().endswith("(0 added, 0 no longer found)")
+    assert json.loads(baseline.read_text()) == v2
+    code, result = scan(capsys, config_repo, trivy_bin, "--baseline", str(baseline))
+    assert code == 0, result["findings"]
+
+
+def test_outputs_and_the_baseline_never_hold_the_secret(
+    capsys: pytest.CaptureFixture[str], config_repo: Path, trivy_bin: Path, fake_github_token: str
+) -> None:
+    baseline = create(capsys, config_repo, trivy_bin)
+    outputs = config_repo.parent / "outputs"
+    outputs.mkdir()
+    code = run(
+        ["scan", "fs", str(config_repo), "--trivy", str(trivy_bin), "--cache-dir",
+         str(config_repo.parent / "c"), "--scanners", "misconfig,secret", "--offline",
+         "--json", str(outputs / "r.json"), "--sarif", str(outputs / "r.sarif"),
+         "--markdown", str(outputs / "r.md"), "--baseline", str(baseline)]
+    )  # fmt: skip
+    printed = capsys.readouterr()
+    assert code == 0
+    written = {p.name: p.read_text() for p in outputs.iterdir()}
+    assert set(written) == {"r.json", "r.sarif", "r.md"}
+    for name, text in [*written.items(), ("baseline", baseline.read_text()),
+                       ("stdout", printed.out), ("stderr", printed.err)]:  # fmt: skip
+        assert fake_github_token not in text, name
+        assert fake_github_token[4:] not in text, name  # not even without its prefix
+
+
+def test_check_reads_the_values_beside_the_report_and_fails_closed_without_them(
+    capsys: pytest.CaptureFixture[str],
+    trivy_scan: TrivyScanner,
+    tmp_path: Path,
+    fake_github_token: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = write_config_repo(tmp_path / "repo", fake_github_token)
+    report = trivy_scan.fs(repo, tmp_path / "report.json", scanners="misconfig,secret")
+    assert json.loads(report.read_text())["ArtifactName"] == "repo"
+    baseline = tmp_path / "baseline.json"
+    monkeypatch.chdir(tmp_path)  # where `repo`, the report's ArtifactName, is
+    assert run(["baseline", "create", "--output", str(baseline), "--report", str(report)]) == 0
+    assert capsys.readouterr().err == ""  # every secret was read
+    entries = json.loads(baseline.read_text())["findings"]
+    assert sum(e["kind"] == "secret" for e in entries) == 3
+
+    def check() -> tuple[int, dict[str, Any]]:
+        out = tmp_path / "check.json"
+        code = run(["check", str(report), "--baseline", str(baseline), "--json", str(out)])
+        capsys.readouterr()
+        return code, json.loads(out.read_text())
+
+    assert check()[0] == 0
+    # The report was made elsewhere (no `repo` here): its secrets cannot be read, and the
+    # baseline cannot vouch for them.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, result = check()
+    assert code == 1
+    secrets = [f for f in result["findings"] if f["kind"] == "secret"]
+    assert len(secrets) == 3 and {f["decision"] for f in secrets} == {"fail"}
+    assert all("its value could not be read" in f["reason"] for f in secrets)
+    others = {f["decision"] for f in result["findings"] if f["kind"] != "secret"}
+    assert others <= {"known", "below-threshold"}
+    # `baseline create` from such a report leaves the secrets out, and says so.
+    code = run(
+        ["baseline", "create", "--force", "--output", str(baseline), "--report", str(report)]
+    )
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "3 secret(s) not recorded" in err and "could not be read" in err
+    assert not any(e["kind"] == "secret" for e in json.loads(baseline.read_text())["findings"])

@@ -4,6 +4,9 @@ together, the GitHub step summary and workflow annotations, and the packaged pol
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
 import subprocess
 import sys
 import zipfile
@@ -11,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from scangate.cli import run
-from scangate.cli._common import OutputFormat
+from scangate.cli import _console, run
+from scangate.cli._common import OutputFormat, warn
+from tests.support import hostile, rendered, scanning, workflow_commands
 from tests.test_sarif import check as check_sarif
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,3 +148,226 @@ def test_plain_runs_do_not_import_the_sarif_machinery(config_repo_report: Path) 
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+# --- untrusted text: job logs, terminals, summaries -------------------------------------------
+
+# scangate's own workflow commands: annotations, and the stop/resume pair around its output.
+OWN_COMMAND = re.compile(
+    r"::(?:error|notice) [^\r\n]*"
+    r"|::stop-commands::(?P<stop>[0-9a-f]{32})|::(?P<resume>[0-9a-f]{32})::"
+)
+# File names a pull request can add: workflow commands after a newline, terminal escapes,
+# a bidi override (each file holds the fake token, so each is a finding).
+HOSTILE_NAMES = (
+    "x\n::add-mask::leaked\n  ::stop-commands::evil.py",
+    "t\x1b]0;pwned title\x07\x1b[2J.py",
+    "r\u202eyp.txt ##[error]forged.py",
+)
+
+
+def scangate(args: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:
+    """Run the installed scangate; stdout and stderr must be valid UTF-8."""
+    done = subprocess.run(
+        [str(scanning.SCANGATE), *args], cwd=cwd, env=env, capture_output=True, timeout=120,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    return done.returncode, done.stdout.decode("utf-8"), done.stderr.decode("utf-8")
+
+
+def assert_log_safe(out: str, err: str, *, actions: bool) -> list[str]:
+    """What a job log would do with this output: no raw escape or bidi character, no line
+    that starts as a command (after the runner's trim) but scangate's own, and the runner
+    acts on scangate's commands only. Returns the stop-commands tokens."""
+    tokens: list[str] = []
+    for stream in (out, err):
+        for marker in hostile.LOG_MARKERS:
+            assert marker not in stream, (marker, stream[:2000])
+        for line in workflow_commands.split_lines(stream):
+            if workflow_commands.starts_as_command(line):
+                own = OWN_COMMAND.fullmatch(line.lstrip())
+                assert actions and own, line
+                if own["stop"]:
+                    tokens.append(own["stop"])
+        acted = workflow_commands.commands(stream)
+        if not actions:
+            assert acted == []
+        # Each block is stopped and resumed by its own token; nothing else acts inside it.
+        names = [c.name for c in acted]
+        assert set(names) <= {"error", "notice", "stop-commands", *tokens}, names
+    return tokens
+
+
+@pytest.fixture
+def hostile_reports(
+    tmp_path: Path, config_repo_report: Path, vuln_project_report: Path
+) -> list[Path]:
+    """The real reports with hostile text where an advisory DB or a tree would put it."""
+    return [
+        hostile.edit_report(config_repo_report, tmp_path / "config.json"),
+        hostile.edit_report(vuln_project_report, tmp_path / "vuln.json"),
+    ]
+
+
+@pytest.mark.parametrize("actions", [False, True], ids=["terminal-log", "github-actions"])
+def test_hostile_report_text_cannot_act_in_the_job_log_or_the_summary(
+    tmp_path: Path, hostile_reports: list[Path], actions: bool
+) -> None:
+    summary = tmp_path / "summary.md"
+    extra = {"GITHUB_STEP_SUMMARY": str(summary)}
+    if actions:
+        extra["GITHUB_ACTIONS"] = "true"
+    env = scanning.clean_env(tmp_path, extra)
+    args = ["check", *map(str, hostile_reports), "--github-summary", "--sarif", "o.sarif"]
+    code, out, err = scangate(args, cwd=tmp_path, env=env)
+    assert code == 1, err
+    tokens = assert_log_safe(out, err, actions=actions)
+    assert out.rstrip().splitlines()[-1 if not actions else -2].startswith("FAIL: ")
+    # The values are there, as visible escapes.
+    assert "x\\n::add-mask::leaked" in out and "\\x1b]0;pwned title\\x07" in out
+    if actions:
+        assert len(tokens) == 1 and out.rstrip().endswith(f"::{tokens[0]}::")
+        annotations = [line for line in out.splitlines() if line.startswith("::error ")]
+        assert 0 < len(annotations) <= 10
+        assert out.index(annotations[-1]) < out.index(f"::stop-commands::{tokens[0]}")
+    else:
+        assert "::error" not in out
+    page = rendered.assert_summary_safe(summary.read_text(encoding="utf-8"))
+    assert "x\\n::add-mask::leaked" in page.plain_text()
+    check_sarif((tmp_path / "o.sarif").read_text())
+
+
+def test_the_resume_token_is_new_every_run(tmp_path: Path, hostile_reports: list[Path]) -> None:
+    env = scanning.clean_env(tmp_path, {"GITHUB_ACTIONS": "true"})
+    tokens = set()
+    for _ in range(3):
+        _, out, _ = scangate(["check", str(hostile_reports[0]), "-q"], cwd=tmp_path, env=env)
+        (stop,) = re.findall(r"^::stop-commands::(\S+)$", out, flags=re.MULTILINE)
+        tokens.add(stop)
+    assert len(tokens) == 3
+
+
+def test_json_on_stdout_in_github_actions_is_plain_json_with_nothing_to_act_on(
+    tmp_path: Path, hostile_reports: list[Path]
+) -> None:
+    """Machine output is never wrapped (a pipe reads it); `##[`, bidi and C1 characters are
+    \\u escapes in its strings, meaning the same; annotations go to stderr."""
+    env = scanning.clean_env(tmp_path, {"GITHUB_ACTIONS": "true"})
+    args = ["check", *map(str, hostile_reports), "--format", "json", "--json", "r.json"]
+    code, out, err = scangate(args, cwd=tmp_path, env=env)
+    assert code == 1
+    assert_log_safe(out, "", actions=False)
+    assert json.loads(out) == json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert any(line.startswith("::error ") for line in err.splitlines())
+    code, out, err = scangate([*args[:-2], "--format", "sarif"], cwd=tmp_path, env=env)
+    assert_log_safe(out, "", actions=False)
+    check_sarif(out)
+
+
+def test_error_messages_escape_the_file_names_they_quote(tmp_path: Path) -> None:
+    bad = tmp_path / "r\n::add-mask::leaked\x1b]0;t\x07.json"
+    bad.write_text("not json")
+    for actions in (False, True):
+        env = scanning.clean_env(tmp_path, {"GITHUB_ACTIONS": "true"} if actions else {})
+        code, out, err = scangate(["check", bad.name], cwd=tmp_path, env=env)
+        assert code == 3 and out == ""
+        assert_log_safe(out, err, actions=actions)
+        (line,) = [line for line in err.splitlines() if "error" in line]
+        assert line.startswith("scangate: error: r\\n::add-mask::leaked\\x1b]0;t\\x07.json")
+
+
+def hostile_tree(directory: Path, token: str) -> Path:
+    """A repository a pull request could send: files with hostile names holding a token, and
+    a Dockerfile without USER in a directory with a hostile name."""
+    directory.mkdir()
+    for name in HOSTILE_NAMES:
+        (directory / name).write_text(f'GITHUB_TOKEN = "{token}"\n')
+    sub = directory / "svc\n::add-mask::dir ##[warning]w"
+    sub.mkdir()
+    (sub / "Dockerfile").write_text("FROM alpine:3.19\nRUN echo hi\n")
+    return directory
+
+
+def test_hostile_file_names_in_a_scanned_tree_in_github_actions(
+    tmp_path: Path, trivy_bin: Path, fake_github_token: str
+) -> None:
+    repo = hostile_tree(tmp_path / "repo", fake_github_token)
+    summary = tmp_path / "summary.md"
+    env = scanning.clean_env(
+        tmp_path, {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    )
+    args = ["scan", "fs", ".", "--trivy", str(trivy_bin), "--cache-dir", str(tmp_path / "cache"),
+            "--scanners", "misconfig,secret", "--offline", "--github-summary"]  # fmt: skip
+    code, out, err = scangate(args, cwd=repo, env=env)
+    assert code == 1, err
+    assert_log_safe(out, err, actions=True)
+    assert "x\\n::add-mask::leaked\\n  ::stop-commands::evil.py" in out
+    assert "r\\u202eyp.txt #\\x23[error]forged.py" in out
+    assert fake_github_token not in out + err
+    annotations = [line for line in out.splitlines() if line.startswith("::error ")]
+    assert len(annotations) == len(HOSTILE_NAMES) + 1  # three secrets, DS-0002
+    page = rendered.assert_summary_safe(summary.read_text(encoding="utf-8"))
+    failing = page.tables[1][1:]
+    assert len(failing) == len(HOSTILE_NAMES) + 1
+    assert "t\\x1b]0;pwned title\\x07\\x1b[2J.py:1" in {row[3] for row in failing}
+
+
+def run_on_a_terminal(args: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[int, bytes]:
+    """Run scangate with stdout on a pseudo-terminal: (exit code, the bytes the tty got)."""
+    primary, secondary = pty.openpty()
+    with subprocess.Popen(
+        [str(scanning.SCANGATE), *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+        stdout=secondary, stderr=subprocess.DEVNULL,
+    ) as child:  # fmt: skip
+        os.close(secondary)
+        received = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # EIO: the child closed its end and everything was read
+                break
+            if not chunk:
+                break
+            received += chunk
+        code = child.wait(timeout=120)
+    os.close(primary)
+    return code, received
+
+
+def test_the_table_on_a_terminal_shows_hostile_names_as_escapes(
+    tmp_path: Path, trivy_bin: Path, fake_github_token: str
+) -> None:
+    """What a developer sees running the scan on a pull request's tree: no escape sequence
+    (clear screen, window title), no bidi override and no NUL reaches the terminal."""
+    repo = hostile_tree(tmp_path / "repo", fake_github_token)
+    env = scanning.clean_env(tmp_path)
+    args = ["scan", "fs", ".", "--trivy", str(trivy_bin), "--cache-dir", str(tmp_path / "cache"),
+            "--scanners", "misconfig,secret", "--offline"]  # fmt: skip
+    code, tty = run_on_a_terminal(args, cwd=repo, env=env)
+    assert code == 1
+    for raw in (b"\x1b", b"\x07", b"\x00", "\u202e".encode(), b"##["):
+        assert raw not in tty, (raw, tty[:3000])
+    text = tty.decode("utf-8").replace("\r\n", "\n")
+    assert "t\\x1b]0;pwned title\\x07\\x1b[2J.py" in text
+    assert "r\\u202eyp.txt" in text
+    assert text.rstrip().splitlines()[-1].startswith("FAIL: ")
+
+
+@pytest.mark.parametrize("actions", [False, True], ids=["terminal-log", "github-actions"])
+def test_warnings_and_errors_are_escaped_and_guarded(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, actions: bool
+) -> None:
+    if actions:
+        monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    warn(f"odd value {hostile.TEXT}")
+    _console.error(f"bad {hostile.TEXT}", [f"  trivy: FATAL\t{hostile.TEXT}"])
+    err = capsys.readouterr().err
+    tokens = assert_log_safe("", err, actions=actions)
+    assert len(tokens) == (2 if actions else 0)
+    lines = [line for line in err.splitlines() if not OWN_COMMAND.fullmatch(line)]
+    assert [line.split(" ", 2)[:2] for line in lines] == [
+        ["scangate:", "warning:"],
+        ["scangate:", "error:"],
+        ["", ""],
+    ]
+    assert lines[2].startswith("  trivy: FATAL\tx\\n::add-mask::leaked")

@@ -214,13 +214,22 @@ def test_misconfig_allowed_by_any_id_spelling(
 def test_findings_trivy_suppressed_are_allowed() -> None:
     result = evaluate(
         [run_of(DATA / "legacy-fs-config.json")],
-        load_policy("strict", base_dir=Path(), today=TODAY),
+        load_policy("default", base_dir=Path(), today=TODAY),
         TODAY,
     )
     d = decided(result, "DS-0005")
     assert d.decision is Decision.ALLOWED
     assert d.reason == "suppressed by Trivy: base image runs a health endpoint (.trivyignore.yaml)"
     assert result.summary.allowed == 1
+    # Under require-expiry a suppression without an expiry is not honoured: this LOW
+    # finding is then decided on its own (a failing one: test_cli_policy_hardening.py).
+    strict = evaluate(
+        [run_of(DATA / "legacy-fs-config.json")],
+        load_policy("strict", base_dir=Path(), today=TODAY),
+        TODAY,
+    )
+    assert decided(strict, "DS-0005").decision is Decision.BELOW_THRESHOLD
+    assert strict.summary.allowed == 0
 
 
 # --- expiry -------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scangate import hook
+from scangate import hook, hook_files, hook_install, hook_push
 from scangate.errors import ScannerError, UsageError
 from scangate.findings import (
     Artifact,
@@ -50,8 +50,8 @@ def files_of(root: Path) -> dict[str, bytes]:
     }
 
 
-def introduced(clone: Clone, updates: list[hook.RefUpdate], remote: str | None) -> list[str]:
-    return hook.pushed_commits(repo_of(clone), updates, remote, env=clone.env)
+def introduced(clone: Clone, updates: list[hook_push.RefUpdate], remote: str | None) -> list[str]:
+    return list(hook_push.pushed(repo_of(clone), updates, remote, env=clone.env).commits)
 
 
 # --- ref lines -------------------------------------------------------------------------------
@@ -65,7 +65,7 @@ def test_pre_push_stdin_lines_become_updates() -> None:
         f"HEAD {'c' * 64} refs/heads/sha256 {'0' * 64}\n"
         "\n"
     )
-    updates = hook.parse_pre_push_stdin(text)
+    updates = hook_push.parse_pre_push_stdin(text)
     assert [(u.local_ref, u.remote_ref) for u in updates] == [
         ("refs/heads/main", "refs/heads/main"),
         ("refs/heads/new", "refs/heads/new"),
@@ -78,7 +78,7 @@ def test_pre_push_stdin_lines_become_updates() -> None:
         (False, True),
         (True, False),
     ]
-    assert hook.parse_pre_push_stdin("") == []
+    assert hook_push.parse_pre_push_stdin("") == []
 
 
 @pytest.mark.parametrize(
@@ -86,7 +86,7 @@ def test_pre_push_stdin_lines_become_updates() -> None:
 )
 def test_malformed_pre_push_line_is_a_usage_error(line: str) -> None:
     with pytest.raises(UsageError, match="pre-push input line 1"):
-        hook.parse_pre_push_stdin(line + "\n")
+        hook_push.parse_pre_push_stdin(line + "\n")
 
 
 def test_pre_commit_environment_becomes_a_push() -> None:
@@ -97,19 +97,21 @@ def test_pre_commit_environment_becomes_a_push() -> None:
         "PRE_COMMIT_REMOTE_NAME": "origin",
         "PRE_COMMIT_REMOTE_URL": "/srv/remote.git",
     }
-    update = hook.push_from_pre_commit({**names, "PRE_COMMIT_FROM_REF": B, "PRE_COMMIT_TO_REF": A})
-    assert update == hook.Push(
-        (hook.RefUpdate("refs/heads/main", A, "refs/heads/main", B),), "origin", "pre-commit"
+    update = hook_push.push_from_pre_commit(
+        {**names, "PRE_COMMIT_FROM_REF": B, "PRE_COMMIT_TO_REF": A}
+    )
+    assert update == hook_push.Push(
+        (hook_push.RefUpdate("refs/heads/main", A, "refs/heads/main", B),), "origin", "pre-commit"
     )
     # The whole history is new (root commit included): no FROM/TO, only the branch names.
-    all_new = hook.push_from_pre_commit(names)
+    all_new = hook_push.push_from_pre_commit(names)
     assert all_new is not None
     assert all_new.updates == (
-        hook.RefUpdate("refs/heads/main", "refs/heads/main", "refs/heads/main", ""),
+        hook_push.RefUpdate("refs/heads/main", "refs/heads/main", "refs/heads/main", ""),
     )
     assert all_new.updates[0].creates
     # `pre-commit run` / `try-repo` without refs: nothing in the environment.
-    assert hook.push_from_pre_commit({"PRE_COMMIT": "1"}) is None
+    assert hook_push.push_from_pre_commit({"PRE_COMMIT": "1"}) is None
 
 
 # --- the commits a push introduces -------------------------------------------------------------
@@ -120,7 +122,7 @@ def test_update_of_a_pushed_branch_brings_the_new_commits_oldest_first(clone: Cl
     clone.git("push", "-q", "origin", "main")
     one = clone.commit("one", {"a.txt": "2"})
     two = clone.commit("two", {"b.txt": "3"})
-    update = hook.RefUpdate("refs/heads/main", two, "refs/heads/main", base)
+    update = hook_push.RefUpdate("refs/heads/main", two, "refs/heads/main", base)
     assert introduced(clone, [update], "origin") == [one, two]
 
 
@@ -129,7 +131,7 @@ def test_new_branch_brings_only_what_no_remote_tracking_ref_reaches(clone: Clone
     clone.git("push", "-q", "origin", "main")
     clone.git("checkout", "-q", "-b", "feature")
     mine = clone.commit("mine", {"f.txt": "x"})
-    update = hook.RefUpdate("refs/heads/feature", mine, "refs/heads/feature", ZERO)
+    update = hook_push.RefUpdate("refs/heads/feature", mine, "refs/heads/feature", ZERO)
     assert introduced(clone, [update], "origin") == [mine]
     # Pushed to a URL (no remote-tracking refs by that name): the whole history is new.
     assert len(introduced(clone, [update], str(clone.remote))) == 2
@@ -138,13 +140,13 @@ def test_new_branch_brings_only_what_no_remote_tracking_ref_reaches(clone: Clone
 def test_first_push_to_an_empty_remote_brings_the_whole_history(clone: Clone) -> None:
     first = clone.commit("first", {"a.txt": "1"})
     second = clone.commit("second", {"b.txt": "2"})
-    update = hook.RefUpdate("refs/heads/main", second, "refs/heads/main", ZERO)
+    update = hook_push.RefUpdate("refs/heads/main", second, "refs/heads/main", ZERO)
     assert introduced(clone, [update], "origin") == [first, second]
 
 
 def test_deleting_a_remote_branch_brings_nothing(clone: Clone) -> None:
     head = clone.commit("first", {"a.txt": "1"})
-    update = hook.RefUpdate("(delete)", ZERO, "refs/heads/old", head)
+    update = hook_push.RefUpdate("(delete)", ZERO, "refs/heads/old", head)
     assert introduced(clone, [update], "origin") == []
     assert introduced(clone, [], "origin") == []
 
@@ -155,17 +157,27 @@ def test_force_push_brings_the_rewritten_commits(clone: Clone) -> None:
     clone.git("push", "-q", "origin", "main")
     clone.git("reset", "-q", "--hard", base)
     new = clone.commit("new", {"a.txt": "3"})
-    update = hook.RefUpdate("refs/heads/main", new, "refs/heads/main", old)
+    update = hook_push.RefUpdate("refs/heads/main", new, "refs/heads/main", old)
     assert introduced(clone, [update], "origin") == [new]
 
 
-def test_remote_commit_unknown_here_falls_back_to_remote_tracking_refs(clone: Clone) -> None:
+def test_a_tracking_ref_the_push_contradicts_is_not_trusted(clone: Clone) -> None:
     base = clone.commit("base", {"a.txt": "1"})
     clone.git("push", "-q", "origin", "main")
     mine = clone.commit("mine", {"a.txt": "2"})
-    update = hook.RefUpdate("refs/heads/main", mine, "refs/heads/main", "f" * 40)
+    # The remote says its main is a commit unknown here (force-pushed since the last fetch):
+    # origin/main no longer shows what the remote has, so base counts as new.
+    update = hook_push.RefUpdate("refs/heads/main", mine, "refs/heads/main", "f" * 40)
+    assert introduced(clone, [update], "origin") == [base, mine]
+    # The same for a new branch whose stale tracking ref survives (deleted on the remote).
+    clone.git("update-ref", "refs/remotes/origin/gone", base)
+    gone = hook_push.RefUpdate("refs/heads/gone", mine, "refs/heads/gone", ZERO)
+    assert introduced(clone, [gone], "origin") == [mine]  # origin/main still shows base
+    clone.git("update-ref", "-d", "refs/remotes/origin/main")
+    assert introduced(clone, [gone], "origin") == [base, mine]
+    # A tracking ref of a branch the push does not touch is still trusted.
+    clone.git("update-ref", "refs/remotes/origin/other", base)
     assert introduced(clone, [update], "origin") == [mine]
-    assert base not in introduced(clone, [update], "origin")
 
 
 def test_several_refs_in_one_push_are_one_set_of_commits(clone: Clone) -> None:
@@ -175,37 +187,37 @@ def test_several_refs_in_one_push_are_one_set_of_commits(clone: Clone) -> None:
     clone.git("checkout", "-q", "-b", "feature", base)
     on_feature = clone.commit("feature work", {"f.txt": "x"})
     updates = [
-        hook.RefUpdate("refs/heads/main", on_main, "refs/heads/main", base),
-        hook.RefUpdate("refs/heads/feature", on_feature, "refs/heads/feature", ZERO),
+        hook_push.RefUpdate("refs/heads/main", on_main, "refs/heads/main", base),
+        hook_push.RefUpdate("refs/heads/feature", on_feature, "refs/heads/feature", ZERO),
     ]
     assert sorted(introduced(clone, updates, "origin")) == sorted([on_main, on_feature])
 
 
 def test_a_pushed_commit_missing_here_is_a_scanner_error(clone: Clone) -> None:
     clone.commit("base", {"a.txt": "1"})
-    update = hook.RefUpdate("refs/heads/main", "e" * 40, "refs/heads/main", ZERO)
+    update = hook_push.RefUpdate("refs/heads/main", "e" * 40, "refs/heads/main", ZERO)
     with pytest.raises(ScannerError, match="is not in this repository"):
         introduced(clone, [update], "origin")
 
 
 def test_head_push_of_an_empty_repository_has_no_update(clone: Clone) -> None:
-    assert hook.head_push(repo_of(clone), None, env=clone.env).updates == ()
+    assert hook_push.head_push(repo_of(clone), None, env=clone.env).updates == ()
     head = clone.commit("first", {"a.txt": "1"})
-    push = hook.head_push(repo_of(clone), "origin", env=clone.env)
-    assert push.updates == (hook.RefUpdate("HEAD", head, "", ""),)
-    assert hook.head_push(repo_of(clone), None, env=clone.env).remote == hook.ANY_REMOTE
+    push = hook_push.head_push(repo_of(clone), "origin", env=clone.env)
+    assert push.updates == (hook_push.RefUpdate("HEAD", head, "", ""),)
+    assert hook_push.head_push(repo_of(clone), None, env=clone.env).remote == hook_push.ANY_REMOTE
 
 
 def test_any_remote_and_no_remote(clone: Clone) -> None:
     base = clone.commit("base", {"a.txt": "1"})
     tip = clone.commit("tip", {"a.txt": "2"})
     clone.git("push", "-q", "origin", "main")  # refs/remotes/origin/main is now the tip
-    head = hook.RefUpdate("HEAD", tip, "", "")
-    assert introduced(clone, [head], hook.ANY_REMOTE) == []
+    head = hook_push.RefUpdate("HEAD", tip, "", "")
+    assert introduced(clone, [head], hook_push.ANY_REMOTE) == []
     assert introduced(clone, [head], "upstream") == [base, tip]
     # A range without a remote (`pre-commit run --from-ref A --to-ref B`): exactly A..B, even
     # where a remote-tracking ref already holds B (CI checkouts do).
-    ranged = hook.push_from_pre_commit({"PRE_COMMIT_FROM_REF": base, "PRE_COMMIT_TO_REF": tip})
+    ranged = hook_push.push_from_pre_commit({"PRE_COMMIT_FROM_REF": base, "PRE_COMMIT_TO_REF": tip})
     assert ranged is not None and ranged.remote is None
     assert introduced(clone, list(ranged.updates), ranged.remote) == [tip]
 
@@ -252,7 +264,7 @@ def test_files_hold_the_committed_bytes_without_filters_or_eol_conversion(
     second = clone.commit("link, gitlink, mode")
     dest = tmp_path / "scan"
     dest.mkdir()
-    files = hook.materialize(repo_of(clone), [commit, second], dest, env=clone.env)
+    files = hook_files.materialize(repo_of(clone), [commit, second], dest, env=clone.env)
     assert files_of(dest) == {
         "0/.gitattributes": b"*.txt filter=upper\n*.cfg text eol=crlf\n",
         "0/notes.txt": b"lower case\n",
@@ -260,13 +272,17 @@ def test_files_hold_the_committed_bytes_without_filters_or_eol_conversion(
         "0/data/blob.bin": binary,
         "0/legacy.py": latin1,
         "0/run.sh": b"#!/bin/sh\n",
+        # A symlink is the text of its target (the push carries it), as a regular file.
+        "0/link": b"notes.txt",
     }
+    assert not (dest / "0" / "link").is_symlink()
     assert files.layers == 1
     assert {v.path: v.commit for v in files.versions}["notes.txt"] == commit
-    # A mode change keeps the same blob: one version; symlink and gitlink are not files.
+    # A mode change keeps the same blob: one version; a gitlink is not a file.
     assert sorted(v.path for v in files.versions) == sorted(
-        [".gitattributes", "notes.txt", "app.cfg", "data/blob.bin", "legacy.py", "run.sh"]
+        [".gitattributes", "notes.txt", "app.cfg", "data/blob.bin", "legacy.py", "run.sh", "link"]
     )
+    assert [v.path for v in files.versions if v.symlink] == ["link"]
 
 
 def test_each_version_of_a_path_gets_the_lowest_free_layer(clone: Clone, tmp_path: Path) -> None:
@@ -277,7 +293,7 @@ def test_each_version_of_a_path_gets_the_lowest_free_layer(clone: Clone, tmp_pat
     c4 = clone.commit("back to v1", {"app.py": "v1\n"})
     dest = tmp_path / "scan"
     dest.mkdir()
-    files = hook.materialize(repo_of(clone), [c1, c2, c3, c4], dest, env=clone.env)
+    files = hook_files.materialize(repo_of(clone), [c1, c2, c3, c4], dest, env=clone.env)
     assert files_of(dest) == {
         "0/README": b"r\n",
         "0/app.py": b"v1\n",
@@ -305,7 +321,7 @@ def test_a_merge_brings_only_what_differs_from_every_parent(clone: Clone, tmp_pa
     merge = clone.commit("merge with an edit", {"a.txt": "edited in the merge\n"})
     dest = tmp_path / "scan"
     dest.mkdir()
-    hook.materialize(repo_of(clone), [merge], dest, env=clone.env)
+    hook_files.materialize(repo_of(clone), [merge], dest, env=clone.env)
     # b.txt is side's version, scanned with side's commit; a.txt is new in the merge.
     assert files_of(dest) == {"0/a.txt": b"edited in the merge\n"}
 
@@ -316,7 +332,7 @@ def test_a_rename_is_an_added_file(clone: Clone, tmp_path: Path) -> None:
     moved = clone.commit("move")
     dest = tmp_path / "scan"
     dest.mkdir()
-    hook.materialize(repo_of(clone), [moved], dest, env=clone.env)
+    hook_files.materialize(repo_of(clone), [moved], dest, env=clone.env)
     assert files_of(dest) == {"0/new/name.py": b"same content\n" * 20}
 
 
@@ -325,7 +341,7 @@ def test_staged_reads_the_index_not_the_work_tree(clone: Clone, tmp_path: Path) 
     dest.mkdir()
     clone.write({"new.py": "staged on an unborn branch\n"})
     clone.git("add", "new.py")
-    hook.staged(repo_of(clone), dest, env=clone.env)
+    hook_files.staged(repo_of(clone), dest, env=clone.env)
     assert files_of(dest) == {"0/new.py": b"staged on an unborn branch\n"}
 
     clone.commit("base", {"kept.py": "k\n", "gone.py": "g\n", "edit.py": "old\n"})
@@ -335,7 +351,7 @@ def test_staged_reads_the_index_not_the_work_tree(clone: Clone, tmp_path: Path) 
     clone.write({"edit.py": "not staged\n", "untracked.py": "u\n"})
     dest = tmp_path / "second"
     dest.mkdir()
-    files = hook.staged(repo_of(clone), dest, env=clone.env)
+    files = hook_files.staged(repo_of(clone), dest, env=clone.env)
     assert files_of(dest) == {"0/added.py": b"a\n", "0/edit.py": b"staged\n"}
     assert {v.commit for v in files.versions} == {None}
 
@@ -344,20 +360,20 @@ def test_nothing_to_write_leaves_the_directory_empty(clone: Clone, tmp_path: Pat
     clone.commit("base", {"a.txt": "1"})
     clone.git("rm", "-q", "a.txt")
     removal = clone.commit("remove")
-    files = hook.materialize(repo_of(clone), [removal], tmp_path, env=clone.env)
+    files = hook_files.materialize(repo_of(clone), [removal], tmp_path, env=clone.env)
     assert files.versions == () and files.layers == 0
-    assert hook.materialize(repo_of(clone), [], tmp_path, env=clone.env).versions == ()
+    assert hook_files.materialize(repo_of(clone), [], tmp_path, env=clone.env).versions == ()
     assert hook.scan_jobs(files, ["secret"]) == []
 
 
 # --- scan jobs and findings --------------------------------------------------------------------
 
 
-def _versions(*layers: list[str]) -> hook.Materialized:
-    return hook.Materialized(
+def _versions(*layers: list[str]) -> hook_files.Materialized:
+    return hook_files.Materialized(
         Path("/scan"),
         tuple(
-            hook.FileVersion(path, f"{n}{path}", "100644", f"commit{n}", n)
+            hook_files.FileVersion(path, f"{n}{path}", "100644", f"commit{n}", n)
             for n, paths in enumerate(layers)
             for path in paths
         ),
@@ -455,13 +471,13 @@ def test_combine_keeps_a_finding_once_with_its_oldest_version() -> None:
 
 def test_install_writes_an_executable_hook_and_rewrites_its_own(tmp_path: Path) -> None:
     hooks = tmp_path / "hooks"
-    change = hook.install_hook(hooks, "/opt/py/bin/python3", force=False)
-    assert change == hook.HookChange(hooks / "pre-push")
+    change = hook_install.install_hook(hooks, "/opt/py/bin/python3", force=False)
+    assert change == hook_install.HookChange(hooks / "pre-push")
     text = change.path.read_text()
     assert text.startswith("#!/bin/sh\n# installed by scangate hook install\n")
     assert 'exec /opt/py/bin/python3 -m scangate hook pre-push "$@"\n' in text
     assert change.path.stat().st_mode & stat.S_IXUSR
-    again = hook.install_hook(hooks, "/other/python", force=False)
+    again = hook_install.install_hook(hooks, "/other/python", force=False)
     assert again.backup is None
     assert "exec /other/python -m" in again.path.read_text()
     assert sorted(p.name for p in hooks.iterdir()) == ["pre-push"]
@@ -475,37 +491,39 @@ def test_install_refuses_a_foreign_hook_unless_forced_and_uninstall_restores_it(
     theirs = "#!/bin/sh\necho their hook\n"
     (hooks / "pre-push").write_text(theirs)
     with pytest.raises(UsageError, match=r"pre-push exists and was not written by scangate"):
-        hook.install_hook(hooks, "/py", force=False)
+        hook_install.install_hook(hooks, "/py", force=False)
     assert (hooks / "pre-push").read_text() == theirs
     with pytest.raises(UsageError, match="not removing it"):
-        hook.uninstall_hook(hooks)
+        hook_install.uninstall_hook(hooks)
 
-    change = hook.install_hook(hooks, "/py", force=True)
+    change = hook_install.install_hook(hooks, "/py", force=True)
     assert change.backup == hooks / "pre-push.scangate-backup"
     assert change.backup.read_text() == theirs
-    assert hook.is_scangate_hook(hooks / "pre-push")
+    assert hook_install.is_scangate_hook(hooks / "pre-push")
 
-    removed = hook.uninstall_hook(hooks)
-    assert removed == hook.HookChange(hooks / "pre-push", hooks / "pre-push.scangate-backup")
+    removed = hook_install.uninstall_hook(hooks)
+    assert removed == hook_install.HookChange(
+        hooks / "pre-push", hooks / "pre-push.scangate-backup"
+    )
     assert (hooks / "pre-push").read_text() == theirs
     assert sorted(p.name for p in hooks.iterdir()) == ["pre-push"]
 
 
 def test_uninstall_without_a_hook_does_nothing(tmp_path: Path) -> None:
-    assert hook.uninstall_hook(tmp_path) is None
-    hook.install_hook(tmp_path, "/py", force=False)
-    assert hook.uninstall_hook(tmp_path) == hook.HookChange(tmp_path / "pre-push")
+    assert hook_install.uninstall_hook(tmp_path) is None
+    hook_install.install_hook(tmp_path, "/py", force=False)
+    assert hook_install.uninstall_hook(tmp_path) == hook_install.HookChange(tmp_path / "pre-push")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_symlinked_hook_is_foreign(tmp_path: Path) -> None:
     ours = tmp_path / "ours"
-    hook.install_hook(ours, "/py", force=False)
+    hook_install.install_hook(ours, "/py", force=False)
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     (hooks / "pre-push").symlink_to(ours / "pre-push")
     with pytest.raises(UsageError):
-        hook.install_hook(hooks, "/py", force=False)
+        hook_install.install_hook(hooks, "/py", force=False)
 
 
 def test_the_hook_script_passes_arguments_and_stdin_to_the_python_it_names(
@@ -517,7 +535,7 @@ def test_the_hook_script_passes_arguments_and_stdin_to_the_python_it_names(
     fake = bindir / "python"
     fake.write_text('#!/bin/sh\necho "args: $*"\necho "stdin: $(cat)"\n')
     fake.chmod(0o755)
-    path = hook.install_hook(tmp_path / "hooks", str(fake), force=False).path
+    path = hook_install.install_hook(tmp_path / "hooks", str(fake), force=False).path
     done = subprocess.run(
         [str(path), "origin", "/srv/remote.git"],
         input="refs/heads/main a refs/heads/main b\n",
@@ -551,7 +569,7 @@ def test_cli_install_honours_core_hooks_path(clone: Clone) -> None:
     assert done.returncode == 0, done.stderr
     installed = clone.path / "tools" / "hooks" / "pre-push"
     assert done.stdout == f"installed {installed}\n"
-    assert hook.is_scangate_hook(installed)
+    assert hook_install.is_scangate_hook(installed)
     assert not (clone.path / ".git" / "hooks" / "pre-push").exists()
     removed = gitrepo.run_scangate(["hook", "uninstall"], cwd=clone.path, env=clone.env)
     assert removed.stdout == f"removed {installed}\n"
@@ -598,7 +616,7 @@ def test_cli_deletion_only_push_scans_nothing(clone: Clone) -> None:
     assert done.stderr == "scangate: nothing to scan: the push only deletes remote refs\n"
 
 
-def test_cli_push_of_commits_the_remote_has_scans_nothing(clone: Clone) -> None:
+def test_cli_push_of_commits_the_remote_has_scans_only_the_ref_name(clone: Clone) -> None:
     base = clone.commit("base", {"a.txt": "1"})
     clone.git("push", "-q", "origin", "main")
     clone.git("push", "-q", "origin", "main:other")
@@ -608,8 +626,13 @@ def test_cli_push_of_commits_the_remote_has_scans_nothing(clone: Clone) -> None:
         env=clone.env,
         input=f"refs/heads/main {base} refs/heads/copy {ZERO}\n",
     )
+    # Only the new ref's name is new: it is scanned (a token can be a branch name).
     assert done.returncode == 0, done.stderr
-    assert done.stderr == "scangate: nothing to scan: the remote already has every pushed commit\n"
+    assert done.stderr.startswith(
+        "scangate: 0 pushed commit(s) add or change 0 file version(s); "
+        "also scanning the ref and file names\n"
+    )
+    assert "PASS: 0 findings" in done.stdout
 
 
 def test_cli_empty_stdin_from_git_is_nothing_to_push(clone: Clone) -> None:
@@ -653,7 +676,7 @@ def test_cli_vuln_scanner_without_a_cached_db_is_exit_2(clone: Clone) -> None:
 
 
 def test_hook_environment_has_no_leftover_git_variables() -> None:
-    isolated = hook._isolated_env(
+    isolated = hook_files._isolated_env(
         {"PATH": "/bin", "GIT_DIR": "/elsewhere", "GIT_OBJECT_DIRECTORY": "/x"}, GIT_DIR="/tmp/r"
     )
     assert isolated["GIT_DIR"] == "/tmp/r"
@@ -672,9 +695,9 @@ def test_sha256_repositories_and_linked_worktrees(clone: Clone, tmp_path: Path) 
     assert repo.object_format == "sha256"
     dest = tmp_path / "scan256"
     dest.mkdir()
-    hook.materialize(repo, [commit], dest, env=clone.env)
+    hook_files.materialize(repo, [commit], dest, env=clone.env)
     assert files_of(dest) == {"0/a.txt": b"hi\n"}
-    assert hook.parse_pre_push_stdin(f"refs/heads/main {commit} refs/heads/main {'0' * 64}\n")
+    assert hook_push.parse_pre_push_stdin(f"refs/heads/main {commit} refs/heads/main {'0' * 64}\n")
 
     # A linked worktree keeps its objects in the main repository's .git.
     base = clone.commit("base", {"b.txt": "b\n"})
@@ -686,5 +709,5 @@ def test_sha256_repositories_and_linked_worktrees(clone: Clone, tmp_path: Path) 
     assert repo.root == linked and repo.objects == (clone.path / ".git" / "objects").resolve()
     dest = tmp_path / "scanlinked"
     dest.mkdir()
-    hook.materialize(repo, [tip], dest, env=clone.env)
+    hook_files.materialize(repo, [tip], dest, env=clone.env)
     assert files_of(dest) == {"0/c.txt": b"c\n"}

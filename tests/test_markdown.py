@@ -15,7 +15,7 @@ from scangate.gate import GateResult, evaluate
 from scangate.policy import load_policy
 from scangate.trivy_report import load_report, to_scan_run
 from tests.conftest import make_fake_github_token
-from tests.support import trivydb
+from tests.support import hostile, rendered, trivydb
 
 TODAY = date(2026, 3, 10)
 
@@ -25,16 +25,9 @@ def gate(*reports: Path, policy: str = "default", base_dir: Path | None = None) 
     return evaluate(runs, load_policy(policy, base_dir=base_dir or Path.cwd(), today=TODAY), TODAY)
 
 
-def table_rows(text: str, heading: str) -> list[list[str]]:
-    """The body rows of the table under `heading`, split into cells."""
-    lines = text.splitlines()
-    start = lines.index(heading) + 2
-    rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append([c.strip() for c in line.strip("|").split(" | ")])
-    return rows
+def failing_rows(text: str) -> list[list[str]]:
+    """The rows of the failing-findings table (the second table), as a reader sees them."""
+    return rendered.render(text).tables[1][1:]
 
 
 def test_summary_of_real_scans(vuln_project_report: Path, config_repo_report: Path) -> None:
@@ -44,13 +37,8 @@ def test_summary_of_real_scans(vuln_project_report: Path, config_repo_report: Pa
     assert text.startswith("## scangate: FAIL :x:\n")
     assert f"**{s.failing} failing**" in text and f"of {s.total} findings" in text
     # Counts per kind and severity, as the gate counted them.
-    lines = text.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.startswith("| Kind |"))
-    by_kind = {
-        row[0]: row
-        for row in ([c.strip() for c in line.strip("|").split("|")] for line in lines[header + 2 :])
-        if row[0] in {k.value for k in Kind}
-    }
+    by_kind = {row[0]: row for row in rendered.render(text).tables[0][1:]}
+    assert set(by_kind) == {k.value for k in Kind}
     vuln = by_kind["vulnerability"]
     assert vuln[1:6] == [
         str(s.by_kind_severity["vulnerability"][sev])
@@ -59,7 +47,8 @@ def test_summary_of_real_scans(vuln_project_report: Path, config_repo_report: Pa
     assert vuln[7] == str(s.failing_by_kind["vulnerability"])
     assert by_kind["secret"][1] == "3"  # three copies of the token, CRITICAL
     # The failing findings, most severe first.
-    failing = table_rows(text, f"### Failing findings ({s.failing})")
+    assert f"### Failing findings ({s.failing})" in text
+    failing = failing_rows(text)
     assert len(failing) == s.failing
     assert failing[0][0] == "CRITICAL"
     assert [row[2] for row in failing].count("github-pat") == 3
@@ -71,12 +60,14 @@ def test_summary_of_real_scans(vuln_project_report: Path, config_repo_report: Pa
 def test_failing_table_is_capped(vuln_project_report: Path, config_repo_report: Path) -> None:
     result = gate(vuln_project_report, config_repo_report)
     text = MarkdownFormat(max_rows=3).render(result)
-    assert len(table_rows(text, f"### Failing findings ({result.summary.failing})")) == 3
+    assert len(failing_rows(text)) == 3
     assert f"... and {result.summary.failing - 3} more failing findings." in text
 
 
 def test_cells_escape_pipes_backticks_and_html() -> None:
-    assert cell("a|b `c` <script>\nnext -> x") == "a\\|b \\`c\\` &lt;script> next -> x"
+    assert rendered.render(cell("a|b `c` <script>\nnext -> x")).plain_text().strip() == (
+        "a|b `c` <script>\\nnext -> x"
+    )
     finding = Finding(
         kind=Kind.MISCONFIGURATION,
         id="X-1|`2`",
@@ -89,10 +80,10 @@ def test_cells_escape_pipes_backticks_and_html() -> None:
     run = ScanRun(Artifact(name=".", type="filesystem"), [finding])
     result = evaluate([run], load_policy("default", base_dir=Path.cwd(), today=TODAY), TODAY)
     text = MarkdownFormat().render(result)
-    (row,) = [line for line in text.splitlines() if line.startswith("| HIGH |")]
-    assert "X-1\\|\\`2\\`" in row and "deploy/a\\|b.yaml:4" in row
     # Escaped pipes keep the row at six cells.
-    assert len(row.replace("\\|", "").strip("|").split("|")) == 6
+    (row,) = failing_rows(text)
+    assert row[:4] == ["HIGH", "misconfiguration", "X-1|`2`", "deploy/a|b.yaml:4"]
+    assert len(row) == 6
 
 
 def test_passing_result_and_allowlist_warnings(vuln_project_report: Path, tmp_path: Path) -> None:
@@ -114,10 +105,11 @@ def test_passing_result_and_allowlist_warnings(vuln_project_report: Path, tmp_pa
     result = gate(vuln_project_report, policy=str(policy), base_dir=tmp_path)
     text = MarkdownFormat().render(result)
     assert "### Allow-list warnings" in text
-    assert f"- :warning: expired: `{trivydb.URLLIB3_CRITICAL_CVE}" in text
-    assert f"- :hourglass: expires in 5 days: `{trivydb.PYYAML_CVE}" in text
-    assert "loader \\| \\`safe_load\\` only" in text
-    assert "- unused (matched nothing): `CVE-2000-0001" in text
+    shown = rendered.render(text).plain_text()
+    assert f":warning: expired: {trivydb.URLLIB3_CRITICAL_CVE}" in shown
+    assert f":hourglass: expires in 5 days: {trivydb.PYYAML_CVE}" in shown
+    assert "loader | `safe_load` only" in shown
+    assert "unused (matched nothing): CVE-2000-0001" in shown
     # The expired entry no longer allows its CRITICAL finding: it fails.
     assert text.startswith("## scangate: FAIL :x:")
     assert "allow entry expired" in text
@@ -128,3 +120,82 @@ def test_passing_result_and_allowlist_warnings(vuln_project_report: Path, tmp_pa
     assert text.startswith("## scangate: PASS :white_check_mark:")
     assert "### Failing findings" not in text
     assert "**0 failing** of" in text
+
+
+# --- untrusted text ----------------------------------------------------------------------------
+
+
+def test_hostile_report_values_are_text_in_the_summary(
+    tmp_path: Path, vuln_project_report: Path, config_repo_report: Path
+) -> None:
+    """Real reports with hostile text where an advisory DB or a tree would put it: no link,
+    image, emphasis, HTML, entity, mention or autolink; each value shown as written."""
+    result = gate(
+        hostile.edit_report(vuln_project_report, tmp_path / "v.json"),
+        hostile.edit_report(config_repo_report, tmp_path / "c.json"),
+    )
+    text = MarkdownFormat().render(result)
+    page = rendered.assert_summary_safe(text)
+    rows = failing_rows(text)
+    assert len(rows) == result.summary.failing
+    for row in rows:
+        assert len(row) == 6
+        shown = row[2].lower()  # vulnerability IDs are upper-cased
+        assert "::add-mask::leaked" in shown and "\\x1b]0;pwned title\\x07" in shown
+        assert "](http://evil.example) ![img](http://evil.example/" in shown
+        # Capped at 250 characters of the value (escapes make the shown text longer).
+        assert row[2].endswith("...") and len(row[2]) < 4 * 250
+    assert "<img src=x onerror=alert(1)>" not in text
+    assert "](http://evil.example) ![img](http://evil.example/" in page.plain_text()
+
+
+def _finding(n: int, size: int) -> Finding:
+    big = f"{n} " + "](http://evil.example) <b>@x</b> " * (size // 32)
+    return Finding(
+        kind=Kind.VULNERABILITY,
+        id=f"CVE-2024-{n} {big}",
+        severity=Severity.CRITICAL,
+        target=f"lock-{n} {big}",
+        package=f"pkg {big}",
+        installed_version=f"1.0 {big}",
+        fixed_version=f"2.0 {big}",
+        location=Location(f"lock-{n} {big}", 1),
+        fingerprint=f"{n:032x}",
+    )
+
+
+def test_megabyte_fields_keep_the_summary_under_githubs_limit() -> None:
+    """GitHub drops a step summary over 1 MiB: 1 MB fields are cut per cell."""
+    run = ScanRun(Artifact(name=".", type="filesystem"), [_finding(n, 1 << 20) for n in range(60)])
+    result = evaluate([run], load_policy("default", base_dir=Path.cwd(), today=TODAY), TODAY)
+    text = MarkdownFormat().render(result)
+    assert len(text.encode()) < 900 * 1024
+    rows = failing_rows(text)
+    assert len(rows) == 50
+    assert all(len(cell) <= 250 for row in rows for cell in row)
+    assert rows[0][2].endswith("...")
+    assert "... and 10 more failing findings." in text
+    rendered.assert_summary_safe(text)
+
+
+def test_the_whole_summary_is_capped_cutting_whole_rows_and_saying_so(tmp_path: Path) -> None:
+    run = ScanRun(Artifact(name=".", type="filesystem"), [_finding(n, 400) for n in range(5000)])
+    policy = tmp_path / "policy.yaml"
+    # Unused allow entries, as an ignore file in the tree can hold any number of.
+    entries = "".join(
+        f"  - id: CVE-1999-{n}\n    reason: '{'long reason ' * 30}'\n" for n in range(3000)
+    )
+    policy.write_text(f"version: 1\nallow:\n{entries}")
+    pol = load_policy(str(policy), base_dir=tmp_path, today=TODAY)
+    result = evaluate([run], pol, TODAY)
+    text = MarkdownFormat(max_rows=10_000).render(result)
+    size = len(text.encode())
+    assert 800 * 1024 < size <= 900 * 1024
+    rows = failing_rows(text)
+    assert 100 < len(rows) < 5000
+    more = 5000 - len(rows)
+    assert f"... and {more} more failing findings (cut to keep this summary under 900 KiB" in text
+    # The rows ran out of room first: every allow-list warning is cut, and that is said.
+    assert "### Allow-list warnings" in text
+    assert "- ... and 3000 more (cut to keep this summary under 900 KiB" in text
+    rendered.assert_summary_safe(text)

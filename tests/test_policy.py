@@ -485,7 +485,8 @@ def test_trivyignore_yaml_every_section(tmp_path: Path) -> None:
     [
         pytest.param(
             "vulnerabilities:\n  - id: CVE-1\n    expired_at: 2023-02-30\n",
-            "vulnerabilities[0]: expired_at '2023-02-30' is not a date: write it as YYYY-MM-DD",
+            "vulnerabilities[0] (CVE-1): expired_at '2023-02-30' is not a date: "
+            "write it as YYYY-MM-DD",
             id="impossible-date",
         ),
         pytest.param(
@@ -495,7 +496,7 @@ def test_trivyignore_yaml_every_section(tmp_path: Path) -> None:
         ),
         pytest.param(
             "vulnerabilities:\n  - id: CVE-1\n    expired_at: [2023]\n",
-            "vulnerabilities[0]: expired_at must be a date YYYY-MM-DD",
+            "vulnerabilities[0] (CVE-1): expired_at must be a date YYYY-MM-DD",
             id="date-list",
         ),
         pytest.param("licenses: GPL-3.0\n", "licenses must be a list", id="not-a-list"),
@@ -608,3 +609,125 @@ def test_expiry_is_exclusive_of_the_day() -> None:
     assert not entry.expired(TODAY - timedelta(days=1))
     assert entry.expired(TODAY)
     assert not AllowEntry(id="x", reason="r", origin="t").expired(date(9999, 1, 1))
+
+
+# --- strict YAML: duplicate keys, anchors and aliases, short quotes ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "fail-on:\n  vulnerability: HIGH\nignore-unfixed: true\n"
+            "fail-on:\n  vulnerability: none\n",
+            "line 4: key 'fail-on' is given twice (first at line 1)",
+            id="top-level",
+        ),
+        pytest.param(
+            "fail-on:\n  secret: UNKNOWN\n  vulnerability: HIGH\n  secret: none\n",
+            "line 4: key 'secret' is given twice (first at line 2)",
+            id="nested",
+        ),
+        pytest.param(
+            allow_entry(id="CVE-2024-0001", reason="ok", expires="2026-04-01")
+            + "    expires: 2099-01-01\n",
+            "line 5: key 'expires' is given twice (first at line 4)",
+            id="in-an-allow-entry",
+        ),
+        pytest.param(
+            "fail-on:\n  vulnerability: HIGH\nfail_on:\n  vulnerability: none\n",
+            "line 3: key 'fail_on' is given twice (first at line 1)",
+            id="both-spellings",
+        ),
+    ],
+)
+def test_duplicate_keys_are_refused_with_their_line(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    # YAML itself keeps the last value silently: `fail-on` ... `none` would switch the gate off.
+    path = write(tmp_path / ".scangate.yaml", text)
+    message = policy_error(path)
+    assert message.startswith(f"{path}: {expected}: keep one")
+
+
+BOMB = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(BOMB, "line 1: YAML anchors and aliases", id="billion-laughs"),
+        pytest.param(
+            "fail-on: &levels\n  vulnerability: HIGH\n",
+            "line 1: YAML anchors and aliases (&name, *name) are not allowed",
+            id="anchor-alone",
+        ),
+        pytest.param(
+            "base: {vulnerability: HIGH}\nfail-on:\n  <<: {secret: none}\n",
+            "line 3: merge keys (<<) are not allowed",
+            id="merge-key",
+        ),
+        pytest.param(
+            "fail-on: " + "[" * 200 + "]" * 200 + "\n",
+            "line 1: nested more than 64 levels deep",
+            id="deep-nesting",
+        ),
+    ],
+)
+def test_anchors_aliases_merge_keys_and_deep_nesting_are_refused(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = write(tmp_path / ".scangate.yaml", text)
+    assert policy_error(path).startswith(f"{path}: {expected}")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(allow_entry(id="CVE-1", reason="x", expires="x" * 5000), id="expires"),
+        pytest.param("fail-on:\n  vulnerability: " + "S" * 5000 + "\n", id="threshold"),
+        pytest.param("fail-on:\n  secret: [" + "1, " * 5000 + "]\n", id="threshold-list"),
+        pytest.param("k" * 1000 + ": 1\n", id="unknown-key"),
+        pytest.param("version: " + "9" * 4000 + "\n", id="version"),
+        pytest.param(allow_entry(id="C" * 5000, reason="x", expires="soon"), id="entry-id"),
+        pytest.param("fail-on: !" + "t" * 5000 + " x\n", id="yaml-tag"),
+    ],
+)
+def test_errors_quote_only_a_short_prefix_of_a_value(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path / ".scangate.yaml", text)
+    message = policy_error(path)
+    assert len(message) < len(str(path)) + 300, message
+    assert "..." in message
+
+
+def test_a_number_too_long_for_python_is_a_policy_error(tmp_path: Path) -> None:
+    path = write(tmp_path / ".scangate.yaml", "allow-rules:\n  max-days: " + "9" * 5000 + "\n")
+    assert policy_error(path) == f"{path}: line 2: a number too long to read"
+
+
+@pytest.mark.parametrize("target", ["x" * 5000, "x/" * 3000])
+def test_an_extends_too_long_for_the_file_system_is_a_short_policy_error(
+    tmp_path: Path, target: str
+) -> None:
+    # Before: `internal error: OSError: [Errno 36] File name too long: '...'` in full.
+    path = write(tmp_path / ".scangate.yaml", f"extends: {target}\n")
+    message = policy_error(path)
+    assert message.endswith(
+        "...: cannot read the policy file: File name too long; check 'extends' and --policy"
+    )
+    assert len(message) < 300
+
+
+def test_a_top_level_type_error_names_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path / ".scangate.yaml", "extends: [default]\n")
+    assert policy_error(path) == f"{path}: 'extends': Input should be a valid string"

@@ -24,7 +24,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from scangate.findings import Artifact, Severity
-from scangate.formats import sarif
+from scangate.formats import escape, sarif
 from scangate.formats.sarif import (
     DEFAULT_SECURITY_SEVERITY,
     FINGERPRINT_KEY,
@@ -45,7 +45,7 @@ from tests.conftest import (
     make_fake_github_token,
     write_config_repo,
 )
-from tests.support import images, trivydb
+from tests.support import hostile, images, rendered, trivydb
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 TODAY = date(2026, 3, 10)
@@ -736,3 +736,47 @@ def test_image_repository(
 ) -> None:
     artifact = Artifact(name=name, type="container_image", repo_tags=tags, repo_digests=digests)
     assert image_repository(artifact) == expected
+
+
+# --- untrusted text ------------------------------------------------------------------------------
+
+
+def test_help_links_only_a_vetted_url_and_escapes_the_rest(
+    fs_report: Path, in_base: Path, tmp_path: Path
+) -> None:
+    """A crafted PrimaryURL (`...)[click here](https://evil...`) and hostile text in every
+    field, as a hostile advisory DB would give them: help.markdown shows the text, links
+    only a safe http(s) URL, and help.text shows no raw control or format character."""
+    edited = hostile.edit_report(fs_report, tmp_path / "fs.json")
+    doc, _, _ = render(gate(edited), source_root=in_base)
+    rules = doc["runs"][0]["tool"]["driver"]["rules"]
+    assert len(rules) > 5
+    for rule in rules:
+        assert escape.safe_url(rule["helpUri"]) and "evil" not in rule["helpUri"]
+        page = rendered.render(rule["help"]["markdown"])
+        assert page.links == [rule["helpUri"]] and page.images == []
+        assert set(page.tags) <= {"p", "strong", "a"}
+        assert page.tags.count("strong") == 2  # the headline and "How to fix:"
+        rendered.gfm_safe(rule["help"]["markdown"].split("](")[0])
+        for marker in hostile.LOG_MARKERS:
+            assert marker not in rule["help"]["text"]
+        assert len(rule["help"]["markdown"]) <= 1024 and len(rule["help"]["text"]) <= 1024
+    vuln = next(r for r in rules if r["id"].startswith("CVE-"))
+    assert "::add-mask::leaked" in rendered.render(vuln["help"]["markdown"]).plain_text()
+
+
+def test_report_text_never_passes_for_the_rules_or_results_placeholder(
+    fs_report: Path, in_base: Path, tmp_path: Path
+) -> None:
+    """The log is assembled from JSON pieces; a report's string that looks like the marker
+    where rules or results go must stay a string."""
+    report = json.loads(fs_report.read_text())
+    for marker in ("@@scangate:results:0@@", "@@scangate:rules:7@@"):
+        report["Trivy"]["Version"] = marker
+        path = tmp_path / "marker.json"
+        path.write_text(json.dumps(report))
+        doc, _, _ = render(gate(path), source_root=in_base)
+        (trivy,) = doc["runs"][0]["tool"]["extensions"]
+        assert trivy["version"] == marker
+        assert doc["runs"][0]["properties"]["trivyVersion"] == marker
+        assert doc["runs"][0]["results"]

@@ -283,6 +283,76 @@ def test_truncated_body_is_refused_and_leaves_nothing(
     assert leftovers(cache) == []
 
 
+class EndlessBody(io.RawIOBase):
+    """A response body that never ends, counting what it handed out."""
+
+    def __init__(self) -> None:
+        self.served = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = len(buffer)
+        buffer[:size] = b"\0" * size
+        self.served += size
+        return size
+
+
+def test_an_endless_body_stops_at_the_cap_and_leaves_nothing(
+    rsps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch, cache: Path
+) -> None:
+    # No Content-Length (chunked, as a misbehaving proxy sends it) and no end: this filled
+    # the disk before the digest could be checked.
+    monkeypatch.setattr(trivy_install, "ARCHIVE_MAX_BYTES", 1 << 20)
+    pin(monkeypatch, make_archive())
+    endless = EndlessBody()
+    rsps.get(URL, body=io.BufferedReader(endless))
+    with pytest.raises(InstallError) as caught:
+        do_install(cache)
+    message = caught.value.message
+    assert f"{URL} is over {1 << 20} bytes, more than any Trivy release" in message
+    assert "nothing was installed" in message
+    assert endless.served < (1 << 20) + (1 << 18)  # stopped reading near the cap
+    assert leftovers(cache) == []
+
+
+def test_a_content_length_over_the_cap_is_refused_before_reading(
+    rsps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch, cache: Path
+) -> None:
+    archive = make_archive()
+    pin(monkeypatch, archive)
+    endless = EndlessBody()
+    declared = trivy_install.ARCHIVE_MAX_BYTES + 1
+    rsps.get(URL, body=io.BufferedReader(endless), headers={"Content-Length": str(declared)})
+    with pytest.raises(InstallError) as caught:
+        do_install(cache)
+    assert f"is over {trivy_install.ARCHIVE_MAX_BYTES} bytes" in caught.value.message
+    assert endless.served == 0
+    assert leftovers(cache) == []
+
+
+def test_the_real_archive_fits_under_the_caps() -> None:
+    # 0.76.0 Linux-64bit: a 58 MB archive holding a 175 MB binary.
+    assert trivy_install.ARCHIVE_MAX_BYTES >= 4 * 58_000_000
+    assert trivy_install.BINARY_MAX_BYTES >= 5 * 175_000_000
+
+
+def test_a_trivy_member_over_the_cap_is_refused_and_leaves_nothing(
+    rsps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch, cache: Path
+) -> None:
+    # A few KB of gzip can inflate to gigabytes: the header's size is checked first.
+    monkeypatch.setattr(trivy_install, "BINARY_MAX_BYTES", 100_000)
+    archive = make_archive([("trivy", trivy_script() + b"\0" * 200_000)])
+    pin(monkeypatch, archive)
+    serve(rsps, archive)
+    with pytest.raises(InstallError) as caught:
+        do_install(cache)
+    assert "its `trivy` is 200" in caught.value.message
+    assert "over 100000: not a Trivy release" in caught.value.message
+    assert leftovers(cache) == []
+
+
 @pytest.mark.parametrize(("status", "what"), [(404, "no such release"), (500, "server error")])
 def test_http_errors_are_install_errors(
     rsps: responses.RequestsMock,

@@ -11,6 +11,7 @@ import pytest
 from scangate import trivy_locate
 from scangate.errors import TrivyNotFoundError, UsageError
 from scangate.trivy_locate import MIN_SUPPORTED_VERSION, TrivyBinary, check_supported, locate
+from tests.support import scanning
 
 REAL_TRIVY = Path(sys.executable).parent / "trivy"
 
@@ -263,3 +264,54 @@ def test_real_trivy_in_the_python_environment(tmp_path: Path) -> None:
     found = locate(explicit=None, path_env="", cache_dir=tmp_path)
     assert found == TrivyBinary(path=REAL_TRIVY, version="0.76.0", source="python-env")
     check_supported(found)
+
+
+# --- a relative --trivy / SCANGATE_TRIVY, through the CLI ---------------------------------
+
+
+def _two_trivys(
+    tmp_path: Path, path_version: str = "0.70.0"
+) -> tuple[scanning.FakeTrivy, scanning.FakeTrivy, dict[str, str]]:
+    """A trivy in the working directory and another, of another version, on PATH."""
+    here = scanning.fake_trivy(tmp_path / "work", version="0.76.0")
+    on_path = scanning.fake_trivy(tmp_path / "path-bin", version=path_version)
+    (tmp_path / "work" / "repo").mkdir()
+    env = scanning.clean_env(tmp_path)
+    env["PATH"] = f"{tmp_path / 'path-bin'}:{env['PATH']}"
+    return here, on_path, env
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_dot_slash_trivy_runs_the_one_in_the_working_directory(tmp_path: Path, how: str) -> None:
+    # Before: Path("./trivy") became Path("trivy"), so the version was asked of the trivy
+    # on PATH (here too old, so the scan was refused) and `trivy which` showed that one.
+    here, on_path, env = _two_trivys(tmp_path, path_version="0.45.0")
+    args: list[str | Path] = ["scan", "fs", "repo", "--cache-dir", tmp_path / "cache", "-q"]
+    if how == "flag":
+        args += ["--trivy", "./trivy"]
+    else:
+        env["SCANGATE_TRIVY"] = "./trivy"
+    proc = scanning.run_scangate(args, cwd=tmp_path / "work", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert len(here.calls()) == 1
+    assert on_path.calls() == []
+    which = scanning.run_scangate(
+        ["trivy", "which", "--trivy", "./trivy", "--cache-dir", tmp_path / "cache"],
+        cwd=tmp_path / "work",
+        env=env,
+    )
+    assert which.returncode == 0, which.stderr
+    assert which.stdout == f"{tmp_path / 'work' / 'trivy'}\ttrivy 0.76.0\t(explicit)\n"
+    assert on_path.calls() == []
+
+
+def test_a_bare_name_with_no_such_file_here_still_means_path(tmp_path: Path) -> None:
+    _, on_path, env = _two_trivys(tmp_path)
+    (tmp_path / "work" / "trivy").unlink()
+    proc = scanning.run_scangate(
+        ["trivy", "which", "--trivy", "trivy", "--cache-dir", tmp_path / "cache"],
+        cwd=tmp_path / "work",
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"{on_path.path}\ttrivy 0.70.0\t(explicit)\n"

@@ -7,10 +7,13 @@ non-loopback connection to a dead proxy), through the real console script.
 
 from __future__ import annotations
 
+import http.server
 import json
+import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -71,7 +74,7 @@ def test_default_argv_runs_every_scanner_once_in_an_empty_dir(
     [call] = fake.calls()
     argv = call["argv"]
     assert argv[0] == "fs"
-    assert argv[-1] == str(tmp_path / "repo")
+    assert argv[-2:] == ["--", str(tmp_path / "repo")]
     assert flag_values(argv, "--scanners") == ["vuln,misconfig,secret"]
     assert flag_values(argv, "--format") == ["json"]
     assert "--list-all-pkgs" in argv
@@ -85,8 +88,11 @@ def test_default_argv_runs_every_scanner_once_in_an_empty_dir(
     assert call["cwd_entries"] == []
     [output] = flag_values(argv, "--output")
     assert Path(output).parent == Path(call["cwd"])
-    assert Path(call["cwd"]).parent == tmp_path / "tmp"
-    assert not Path(call["cwd"]).exists()
+    # scangate's own secret config sits beside that dir, in the same private temp dir.
+    [config] = flag_values(argv, "--secret-config")
+    assert Path(config).parent == Path(call["cwd"]).parent
+    assert Path(call["cwd"]).parent.parent == tmp_path / "tmp"
+    assert not Path(call["cwd"]).parent.exists()
 
 
 def test_pass_through_flags_reach_trivy(tmp_path: Path, env: dict[str, str]) -> None:
@@ -128,7 +134,8 @@ def test_offline_argv_skips_every_download(tmp_path: Path, env: dict[str, str]) 
     assert proc.returncode == 0, proc.stderr
     argv = fake.argv()
     assert argv[0] == "image"
-    assert argv[-2:] == ["--input", str(tmp_path / "img.tar")]
+    # One argv element: an archive named `-x.tar` can never read as an option.
+    assert argv[-1] == f"--input={tmp_path / 'img.tar'}"
     for flag in (
         "--skip-db-update",
         "--skip-java-db-update",
@@ -189,7 +196,7 @@ def test_build_argv_never_asks_trivy_to_gate(tmp_path: Path) -> None:
     target = Target("image", "registry.test/app:1", name="registry.test/app:1")
     argv = build_argv(Path("/t/trivy"), target, options, tmp_path / "o.json", use_cached_db=False)
     assert argv[:2] == ["/t/trivy", "image"]
-    assert argv[-1] == "registry.test/app:1"
+    assert argv[-2:] == ["--", "registry.test/app:1"]
     assert flag_values(argv, "--timeout") == ["91s"]
     assert not {"--severity", "--exit-code", "--ignore-unfixed"} & set(argv)
     cached = build_argv(
@@ -392,3 +399,211 @@ def test_retry_with_the_cached_db_after_a_failed_download(
     assert (
         "download failed (tried mirror.example.test/trivy-db:2); using the cached DB, 2 days old"
     ) in proc.stderr
+
+
+# --- the environment: only allowlisted TRIVY_* variables ------------------------------------
+
+# Every flag of `trivy fs --help` and `trivy image --help` (0.76.0) as Trivy reads it from
+# the environment (`TRIVY_` + the name), plus names Trivy may add later.
+TRIVY_FLAGS = """
+ansible-extra-vars ansible-inventory ansible-playbook cacert cache-backend cache-dir cache-ttl
+cf-params check-namespaces checks-bundle-repository compliance config config-check
+config-data config-file-schemas custom-headers db-repository debug dependency-tree
+detection-priority disable-telemetry distro docker-host download-db-only
+download-java-db-only enable-modules exit-code exit-on-eol file-patterns format
+generate-default-config helm-api-versions helm-kube-version helm-set helm-set-file
+helm-set-string helm-values ignore-policy ignore-status ignore-unfixed ignored-licenses
+ignorefile image-config-scanners image-src include-deprecated-checks include-dev-deps
+include-non-failures input insecure java-db-repository license-confidence-level
+license-full list-all-pkgs max-image-size misconfig-scanners module-dir no-progress
+offline-scan output output-plugin-arg parallel password password-stdin pkg-relationships
+pkg-types platform podman-host quiet raw-config-scanners redis-ca redis-cert redis-key
+redis-tls registry-token rego-error-limit rekor-url removed-pkgs render-cause report
+sbom-sources scanners secret-config server severity show-suppressed skip-check-update
+skip-db-update skip-dirs skip-files skip-java-db-update skip-version-check
+skip-vex-repo-update table-mode template tf-exclude-downloaded-modules tf-vars timeout token
+token-header trace-rego username version vex vuln-severity-source
+security-checks vuln-type non-ssl auth-url some-flag-of-trivy-0-99
+""".split()  # noqa: SIM905 - a list of 110 flags reads better as words
+ALLOWED = {
+    "TRIVY_USERNAME", "TRIVY_PASSWORD", "TRIVY_REGISTRY_TOKEN", "TRIVY_CACERT",
+    "TRIVY_DB_REPOSITORY", "TRIVY_JAVA_DB_REPOSITORY", "TRIVY_CHECKS_BUNDLE_REPOSITORY",
+    "TRIVY_TOKEN", "TRIVY_TOKEN_HEADER", "TRIVY_CUSTOM_HEADERS",
+    "TRIVY_DISABLE_TELEMETRY", "TRIVY_SKIP_VERSION_CHECK",
+}  # fmt: skip
+
+
+def test_only_allowlisted_trivy_variables_reach_trivy(tmp_path: Path, env: dict[str, str]) -> None:
+    fake = scanning.fake_trivy(tmp_path / "bin")
+    (tmp_path / "repo").mkdir()
+    every = {"TRIVY_" + flag.upper().replace("-", "_"): "x" for flag in TRIVY_FLAGS}
+    assert every.keys() > ALLOWED
+    every["trivy_server"] = "http://127.0.0.1:1"  # any spelling
+    proc = run_scangate(
+        ["scan", "fs", "repo", "--trivy", fake.path, "--cache-dir", tmp_path / "cache", "-q"],
+        cwd=tmp_path,
+        env={**env, **every},
+    )
+    assert proc.returncode == 0, proc.stderr
+    [call] = fake.calls()
+    assert call["env"] == dict.fromkeys(ALLOWED, "x")
+    # Not TRIVY_ names: proxies pass unchanged.
+    assert trivy_env({"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "x"}) == {
+        "HTTPS_PROXY": "http://p:3128",
+        "NO_PROXY": "x",
+    }
+
+
+class _NothingFound(http.server.BaseHTTPRequestHandler):
+    """A Trivy server that answers every Twirp call with an empty message: no findings."""
+
+    calls: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.calls.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", self.headers.get("Content-Type") or "")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+
+def test_trivy_server_in_the_environment_cannot_pass_a_failing_scan(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    # Before: `TRIVY_SERVER` reached Trivy, which sent the scan to this server and
+    # reported what it answered: nothing, so a token in the tree passed the gate.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "settings.py").write_text(f'TOKEN = "{scanning.fake_token()}"\n')
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NothingFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        proc = run_scangate(
+            ["scan", "fs", "repo", "--scanners", "secret", "--cache-dir", tmp_path / "cache"],
+            cwd=tmp_path,
+            env={**env, "TRIVY_SERVER": url, "TRIVY_TOKEN": "t"},
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 1, proc.stderr
+    assert "FAIL: 1 findings" in proc.stdout
+    assert _NothingFound.calls == []
+
+
+# --- targets that look like options -----------------------------------------------------------
+
+
+def test_an_image_reference_that_is_an_option_is_refused(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    # The Action passes references after `--`; this one named a config file that scans
+    # another image and keeps only LOW findings. Before: Trivy read it as an option and
+    # the gate passed an image holding a token.
+    image = images.write_docker_archive(
+        tmp_path / "img.tar",
+        extra_files={"app/settings.py": f'TOKEN = "{scanning.fake_token()}"\n'.encode()},
+    )
+    evil = tmp_path / "evil.yaml"
+    evil.write_text(f"severity: [LOW]\nimage:\n  input: {image}\n")
+    proc = run_scangate(
+        ["scan", "image", "--scanners", "secret", "--cache-dir", tmp_path / "cache",
+         "--", f"--config={evil}"],
+        cwd=tmp_path,
+        env=env,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert error_line(proc.stderr) == (
+        f"scangate: error: REF '--config={evil}' starts with '-' and would read as an option "
+        "to trivy: an image reference never starts with '-'; put options before --"
+    )
+    # The same image, named as a target, fails the gate.
+    proc = run_scangate(
+        ["scan", "image", "--scanners", "secret", "--cache-dir", tmp_path / "cache",
+         "--input", image],
+        cwd=tmp_path,
+        env=env,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+
+
+def test_a_path_that_starts_with_a_dash_is_refused_with_the_fix(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    fake = scanning.fake_trivy(tmp_path / "bin")
+    (tmp_path / "-name").mkdir()
+    proc = run_scangate(
+        ["scan", "fs", "--trivy", fake.path, "--cache-dir", "cache", "--", "-name"],
+        cwd=tmp_path,
+        env=env,
+    )
+    assert proc.returncode == 2
+    assert error_line(proc.stderr) == (
+        "scangate: error: PATH '-name' starts with '-' and would read as an option to trivy: "
+        "write ./-name"
+    )
+    assert fake.calls() == []
+    proc = run_scangate(
+        ["scan", "fs", "--trivy", fake.path, "--cache-dir", "cache", "-q", "./-name"],
+        cwd=tmp_path,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert fake.argv()[-2:] == ["--", str(tmp_path / "-name")]
+
+
+# --- what Trivy leaves at the output path ---------------------------------------------------
+
+_ODD_OUTPUT_TRIVY = """#!{python} -IS
+import json, os, sys
+argv = sys.argv[1:]
+if argv[:1] == ["version"]:
+    print(json.dumps({{"Version": "0.76.0"}}))
+    sys.exit(0)
+output = argv[argv.index("--output") + 1]
+kind = {kind!r}
+if kind == "fifo":
+    os.mkfifo(output)
+elif kind == "symlink":
+    os.symlink({report!r}, output)
+elif kind == "directory":
+    os.mkdir(output)
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "why"),
+    [
+        ("fifo", "not a regular file"),
+        ("symlink", "Too many levels of symbolic links"),
+        ("directory", "not a regular file"),
+    ],
+)
+def test_an_output_that_is_not_a_regular_file_is_refused(
+    tmp_path: Path, env: dict[str, str], kind: str, why: str
+) -> None:
+    # Before: a FIFO hung scangate for good; a symlink to a clean report elsewhere passed.
+    report = tmp_path / "clean.json"
+    report.write_text(json.dumps(scanning.minimal_report()))
+    fake = tmp_path / "trivy"
+    fake.write_text(_ODD_OUTPUT_TRIVY.format(python=sys.executable, kind=kind, report=str(report)))
+    fake.chmod(0o755)
+    (tmp_path / "repo").mkdir()
+    proc = run_scangate(
+        ["scan", "fs", "repo", "--trivy", fake, "--cache-dir", tmp_path / "cache"],
+        cwd=tmp_path,
+        env=env,
+        timeout=30,
+    )
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    line = error_line(proc.stderr)
+    assert line.startswith("scangate: error: trivy fs repo left something other than a report")
+    assert f"({why})" in line

@@ -12,14 +12,16 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
 import typer
 
-from scangate.cli import baseline, check, hook, scan, trivy
+from scangate.cli import _console, baseline, check, hook, scan, trivy
 from scangate.cli._app import app
 from scangate.errors import ExitCode, ScangateError
+from scangate.formats.escape import plain
 
 __all__ = ["app", "baseline", "check", "hook", "main", "run", "scan", "trivy"]
 
@@ -35,21 +37,49 @@ def run(argv: Sequence[str] | None = None) -> int:
             typer.echo("scangate: interrupted", err=True)
         return code
     except ScangateError as exc:
-        typer.echo(f"scangate: error: {exc.diagnostics()}", err=True)
+        _console.error(*_diagnostics(exc))
         return int(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("scangate: interrupted", err=True)
         return int(ExitCode.INTERRUPTED)
+    except OSError as exc:
+        # A file that failed where no step expected it (the disk, a path that changed under
+        # the run): one line naming it, exit 3, never an internal error.
+        if os.environ.get("SCANGATE_DEBUG"):
+            raise
+        _console.error(_os_error(exc))
+        return int(ExitCode.SCANNER)
     except Exception as exc:  # fail closed with one line, never a traceback
         if os.environ.get("SCANGATE_DEBUG"):
             raise
-        typer.echo(
-            f"scangate: internal error: {type(exc).__name__}: {exc} "
+        _console.human(
+            f"scangate: internal error: {type(exc).__name__}: {plain(str(exc), 500)} "
             "(set SCANGATE_DEBUG=1 for a traceback)",
             err=True,
         )
         return int(ExitCode.SCANNER)
     return int(ExitCode.PASS)
+
+
+def _os_error(exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    name = exc.filename
+    if name is not None:
+        return f"{os.fsdecode(name) if isinstance(name, str | bytes) else name}: {reason}"
+    try:
+        Path.cwd()
+    except OSError:
+        return f"the current directory no longer exists ({reason}): run scangate in one that does"
+    return reason
+
+
+def _diagnostics(exc: ScangateError) -> tuple[str, list[str]]:
+    """The message (one line, whatever it holds) and the detail lines after it. Messages
+    quote file names and report values: a newline in one must not start a line of its own."""
+    text = exc.diagnostics()
+    if text.startswith(exc.message + "\n"):
+        return exc.message, text[len(exc.message) + 1 :].split("\n")
+    return text, []
 
 
 def main() -> NoReturn:

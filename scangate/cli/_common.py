@@ -1,5 +1,6 @@
 """What the commands share: option definitions (each with its environment variable), the
-policy and Trivy look-ups, atomic output files and the report step."""
+policy and Trivy look-ups, the output checks (`_outputs` writes the files) and the report
+step."""
 
 from __future__ import annotations
 
@@ -7,9 +8,7 @@ import dataclasses
 import functools
 import inspect
 import os
-import sys
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -19,8 +18,19 @@ import platformdirs
 import typer
 
 from scangate import baseline as baseline_file
+from scangate.cli import _console
+from scangate.cli._outputs import (
+    Output,
+    check_distinct,
+    check_writable,
+    write_outputs,
+)
+from scangate.cli._outputs import (
+    write_atomic as write_atomic,  # for the commands that write one file
+)
 from scangate.errors import ExitCode, TrivyNotFoundError, UsageError
 from scangate.formats import Format
+from scangate.formats.escape import json_text
 from scangate.formats.jsonresult import JsonFormat
 from scangate.formats.table import TableFormat, verdict_line
 from scangate.gate import GateResult, Verdict
@@ -303,11 +313,18 @@ class GateArgs:
     def load_policy(self, root: Path, day: date) -> Policy:
         return policy_for(self.policy, root, self.ignorefile, day)
 
-    def check_outputs(self) -> None:
-        """Refuse what would fail only at the end, before minutes of scanning."""
-        for path in (self.json_path, self.sarif, self.markdown):
-            if path is not None:
-                check_writable(path)
+    def outputs(self) -> list[tuple[str, Path]]:
+        """The output files asked for, each with its option."""
+        named = (("--json", self.json_path), ("--sarif", self.sarif), ("--markdown", self.markdown))
+        return [(option, path) for option, path in named if path is not None]
+
+    def check_outputs(self, *others: tuple[str, Path]) -> None:
+        """Refuse what would fail only at the end, before minutes of scanning; `others` are
+        the command's own output files (--raw-report), which must not clash with these."""
+        outputs = [*self.outputs(), *others]
+        for _, path in outputs:
+            check_writable(path)
+        check_distinct(outputs)
         if self.dockerfile is not None and not self.dockerfile.is_file():
             raise UsageError(f"--dockerfile {self.dockerfile}: no such file")
 
@@ -325,39 +342,6 @@ def policy_for(spec: str | None, root: Path, ignorefiles: list[Path] | None, tod
     # Ignore-file entries obey the same allow-rules as the policy's own entries.
     check_allow_rules(policy, today)
     return policy
-
-
-def check_writable(path: Path) -> None:
-    """Refuse an output path that cannot be written, before any work is done for it."""
-    directory = path.parent
-    if not directory.is_dir():
-        raise UsageError(f"cannot write {path}: directory {directory} does not exist")
-    if path.is_dir():
-        raise UsageError(f"cannot write {path}: it is a directory; name a file")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temp file beside `path`, then rename: readers never see half a file."""
-    check_writable(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        # mkstemp makes the file 0600; an output file gets the mode any new file would get.
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 if TYPE_CHECKING:
@@ -426,20 +410,26 @@ class _Formats:
         return sarif
 
 
-def report(result: GateResult, args: GateArgs, *, root: Path | None = None) -> NoReturn:
-    """Render every output in memory first, then write files, then print, then exit with the
-    verdict: an error anywhere leaves no output file behind."""
+_FILE_FORMATS = {
+    "--json": OutputFormat.json,
+    "--sarif": OutputFormat.sarif,
+    "--markdown": OutputFormat.markdown,
+}
+
+
+def report(
+    result: GateResult,
+    args: GateArgs,
+    *,
+    root: Path | None = None,
+    extra: Sequence[Output] = (),
+) -> NoReturn:
+    """Render every output in memory first, then write files (with `extra`, the command's
+    own: --raw-report) as one set, then print, then exit with the verdict: an error
+    anywhere leaves no output file of this run behind."""
     formats = _Formats(args, root or Path.cwd())
-    wanted = [
-        (path, fmt)
-        for path, fmt in (
-            (args.json_path, OutputFormat.json),
-            (args.sarif, OutputFormat.sarif),
-            (args.markdown, OutputFormat.markdown),
-        )
-        if path is not None
-    ]
-    rendered = {fmt: formats[fmt].render(result) for _, fmt in wanted}
+    wanted = [(option, path, _FILE_FORMATS[option]) for option, path in args.outputs()]
+    rendered = {fmt: formats[fmt].render(result) for _, _, fmt in wanted}
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY") if args.github_summary else None
     if summary_file and OutputFormat.markdown not in rendered:
         rendered[OutputFormat.markdown] = formats[OutputFormat.markdown].render(result)
@@ -447,8 +437,7 @@ def report(result: GateResult, args: GateArgs, *, root: Path | None = None) -> N
         text = verdict_line(result) + "\n"
     else:
         text = rendered.get(args.fmt) or formats[args.fmt].render(result)
-    for path, fmt in wanted:
-        write_atomic(path, rendered[fmt])
+    write_outputs([*(Output(option, path, rendered[fmt]) for option, path, fmt in wanted), *extra])
     if summary_file:
         try:
             with Path(summary_file).open("a", encoding="utf-8") as summary:
@@ -456,22 +445,23 @@ def report(result: GateResult, args: GateArgs, *, root: Path | None = None) -> N
         except OSError as exc:
             # The step summary is a courtesy: the verdict and the output files stand.
             warn(f"cannot append to GITHUB_STEP_SUMMARY {summary_file}: {exc.strerror}")
-    for note in formats.notes:
-        warn(note)
-    if os.environ.get("GITHUB_ACTIONS") == "true":
+    _console.warnings(formats.notes)
+    human = args.fmt in (OutputFormat.table, OutputFormat.markdown)
+    if _console.in_github_actions():
         from scangate.formats.annotations import github_annotations
 
-        # Workflow commands on stderr when stdout carries JSON or SARIF for a pipe.
-        human = args.fmt in (OutputFormat.table, OutputFormat.markdown)
-        for line in github_annotations(result, source_root=Path.cwd()):
-            typer.echo(line, err=not human)
-    sys.stdout.write(text)
-    sys.stdout.flush()
+        # scangate's own workflow commands, outside the guarded blocks; on stderr when
+        # stdout carries JSON or SARIF for a pipe.
+        _console.commands(github_annotations(result, source_root=Path.cwd()), err=not human)
+    if human:
+        _console.human(text)
+    else:
+        _console.machine(json_text(text))
     raise typer.Exit(int(ExitCode.PASS if result.verdict is Verdict.PASS else ExitCode.GATE_FAILED))
 
 
 def warn(message: str) -> None:
-    typer.echo(f"scangate: warning: {message}", err=True)
+    _console.warning(message)
 
 
 def cache_dir(value: Path | None) -> Path:

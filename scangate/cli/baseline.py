@@ -9,7 +9,8 @@ import typer
 
 from scangate import baseline as baseline_file
 from scangate.cli._app import baseline_app
-from scangate.cli._common import TRIVY_OPTIONS, with_options, write_atomic
+from scangate.cli._common import TRIVY_OPTIONS, warn, with_options, write_atomic
+from scangate.cli._outputs import check_writable
 from scangate.cli.check import read_runs
 from scangate.cli.scan import RUN_OPTIONS, ScanArgs, run_scans
 from scangate.errors import UsageError
@@ -44,6 +45,19 @@ def _current_runs(ctx: typer.Context, path: Path, reports: list[str] | None) -> 
     return [o.run for o in run_scans([target], args, args.options(), quiet=False)]
 
 
+def _record(runs: list[ScanRun], output: Path) -> baseline_file.Baseline:
+    recorded = baseline_file.from_runs(runs, str(output))
+    unread = baseline_file.unrecordable(runs)
+    if unread:
+        warn(
+            f"{len(unread)} secret(s) not recorded (first: {unread[0].target}): their values "
+            "could not be read from the scanned files, so no baseline entry could tell them "
+            "from another secret; they keep failing until removed or allowed in the policy"
+        )
+    write_atomic(output, baseline_file.render(recorded))
+    return recorded
+
+
 @baseline_app.command("create")
 @with_options(TRIVY_OPTIONS, RUN_OPTIONS)
 def baseline_create(
@@ -61,9 +75,9 @@ def baseline_create(
         raise UsageError(
             f"{output} exists: use `scangate baseline update` to rewrite it, or --force"
         )
+    check_writable(output)  # before minutes of scanning
     runs = _current_runs(ctx, path, report)
-    recorded = baseline_file.from_runs(runs, str(output))
-    write_atomic(output, baseline_file.render(recorded))
+    recorded = _record(runs, output)
     typer.echo(f"{output}: recorded {len(recorded.entries)} findings")
 
 
@@ -77,12 +91,13 @@ def baseline_update(
     **options: Any,
 ) -> None:
     """Rescan and rewrite the baseline: fixed findings leave it, new ones join it."""
-    old = baseline_file.load(output).fingerprints if output.exists() else frozenset()
+    # An old schema is read too: update is how a v1 baseline becomes v2.
+    old = baseline_file.load_previous(output).keys if output.exists() else frozenset()
+    check_writable(output)  # before minutes of scanning
     runs = _current_runs(ctx, path, report)
-    recorded = baseline_file.from_runs(runs, str(output))
-    write_atomic(output, baseline_file.render(recorded))
-    added = len(recorded.fingerprints - old)
-    removed = len(old - recorded.fingerprints)
+    recorded = _record(runs, output)
+    added = len(recorded.keys - old)
+    removed = len(old - recorded.keys)
     typer.echo(
         f"{output}: {len(recorded.entries)} findings ({added} added, {removed} no longer found)"
     )

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
+from scangate import secret_values
 from scangate.cli._app import app, policy_app
 from scangate.cli._common import (
     GATE_OPTIONS,
@@ -20,6 +21,7 @@ from scangate.cli._common import (
     report,
     with_options,
 )
+from scangate.errors import ReportError
 from scangate.findings import ScanRun
 from scangate.gate import evaluate
 from scangate.trivy_report import load_report, parse_report, to_scan_run
@@ -28,12 +30,25 @@ from scangate.trivy_report import load_report, parse_report, to_scan_run
 def read_runs(reports: Sequence[str]) -> list[ScanRun]:
     runs = []
     for name in reports:
-        if name == "-":
-            parsed = parse_report(sys.stdin.buffer.read(), "<stdin>")
-        else:
-            parsed = load_report(Path(name))
-        runs.append(to_scan_run(parsed))
+        parsed = parse_report(_read_stdin(), "<stdin>") if name == "-" else load_report(Path(name))
+        run = to_scan_run(parsed)
+        # Secret values are read from the files where they are, if they are here.
+        secret_values.fill_for_report(run, Path.cwd())
+        runs.append(run)
     return runs
+
+
+def _read_stdin() -> bytes:
+    # Python sets sys.stdin to None when descriptor 0 is closed (`scangate check - <&-`).
+    if sys.stdin is None:
+        raise ReportError(
+            "<stdin>: '-' reads the report from stdin, but stdin is closed: pipe the report "
+            "in (trivy ... --format json | scangate check -) or name the report file"
+        )
+    try:
+        return sys.stdin.buffer.read()
+    except OSError as exc:
+        raise ReportError(f"<stdin>: cannot read the report: {exc.strerror or exc}") from None
 
 
 @app.command()

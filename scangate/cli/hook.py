@@ -1,10 +1,11 @@
 """`scangate hook install|uninstall|pre-push|pre-commit`: the git hooks.
 
 `pre-push` gates what a push introduces: every file version the commits the remote lacks add
-or change, not the working tree. It reads git's ref lines on stdin, or pre-commit's
-PRE_COMMIT_* variables (pre-commit gives hooks no stdin). `pre-commit` gates the staged files
-for secrets. Both scan offline, so a push never waits on a download: vulnerabilities are
-scanned only when a fresh vulnerability DB is already cached.
+or change (symlink targets as text), their messages, annotated tag messages, blobs and trees
+a ref names, and the ref and file names; not the working tree. It reads git's ref lines on
+stdin, or pre-commit's PRE_COMMIT_* variables (pre-commit gives hooks no stdin). `pre-commit`
+gates the staged files for secrets. Both scan offline, so a push never waits on a download:
+vulnerabilities are scanned only when a fresh vulnerability DB is already cached.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import itertools
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -42,26 +44,13 @@ from scangate.cli.scan import (
     run_scans,
 )
 from scangate.errors import UsageError
+from scangate.formats.escape import plain
 from scangate.gate import Decision, GateResult, evaluate
-from scangate.hook import (
-    Materialized,
-    Push,
-    Remapped,
-    Repo,
-    ScanJob,
-    combine,
-    find_repo,
-    head_push,
-    install_hook,
-    materialize,
-    parse_pre_push_stdin,
-    push_from_pre_commit,
-    pushed_commits,
-    remap,
-    scan_jobs,
-    staged,
-    uninstall_hook,
-)
+from scangate.hook import Remapped, Repo, ScanJob, combine, find_repo, remap, scan_jobs
+from scangate.hook_files import Materialized, materialize, staged
+from scangate.hook_install import hook_dirs, install_hooks, submodules, uninstall_hook
+from scangate.hook_push import Push, head_push, parse_pre_push_stdin, push_from_pre_commit, pushed
+from scangate.hook_text import Messages, remap_messages, write_messages
 from scangate.policy import PROJECT_POLICY_FILE, Policy
 from scangate.trivy_run import Target, cached_db, parse_scanners
 
@@ -131,26 +120,46 @@ def hook_install(
         ),
     ] = False,
 ) -> None:
-    """Write .git/hooks/pre-push (or core.hooksPath's): `git push` then runs
-    `scangate hook pre-push` with this Python."""
-    change = install_hook(_repo().hooks, sys.executable, force=force)
-    if change.backup is not None:
-        typer.echo(f"saved the previous hook as {change.backup}")
-    typer.echo(f"installed {change.path}")
+    """Write .git/hooks/pre-push (or core.hooksPath's), and the same in every initialized
+    submodule: `git push` then runs `scangate hook pre-push` with this Python, and so does
+    the push git runs in a submodule when it pushes submodules too. Run it again after adding
+    a submodule."""
+    repo = _repo()
+    dirs = hook_dirs([repo, *submodules(repo, env=os.environ)])
+    for change in install_hooks(dirs, sys.executable, force=force):
+        if change.backup is not None:
+            typer.echo(f"saved the previous hook as {change.backup}")
+        typer.echo(f"installed {change.path}")
 
 
 @hook_app.command("uninstall")
 def hook_uninstall() -> None:
-    """Remove the pre-push hook `scangate hook install` wrote (and put back the one it kept
-    aside); a hook scangate did not write is left alone (exit 2)."""
-    hooks = _repo().hooks
-    change = uninstall_hook(hooks)
+    """Remove the pre-push hooks `scangate hook install` wrote, here and in the submodules
+    (and put back the ones it kept aside); a hook scangate did not write is left alone (exit 2
+    for this repository's own)."""
+    repo = _repo()
+    change = uninstall_hook(repo.hooks)
     if change is None:
-        typer.echo(f"no pre-push hook in {hooks}: nothing to remove")
-    elif change.backup is not None:
-        typer.echo(f"removed scangate's hook; restored {change.path} from {change.backup}")
+        typer.echo(f"no pre-push hook in {repo.hooks}: nothing to remove")
     else:
-        typer.echo(f"removed {change.path}")
+        _removed(change.path, change.backup)
+    for hooks in hook_dirs(submodules(repo, env=os.environ)):
+        if hooks == repo.hooks:
+            continue
+        try:
+            sub = uninstall_hook(hooks)
+        except UsageError as exc:
+            warn(f"{exc}")  # a submodule's own hook: left alone
+            continue
+        if sub is not None:
+            _removed(sub.path, sub.backup)
+
+
+def _removed(path: Path, backup: Path | None) -> None:
+    if backup is not None:
+        typer.echo(f"removed scangate's hook; restored {path} from {backup}")
+    else:
+        typer.echo(f"removed {path}")
 
 
 @hook_app.command("pre-push")
@@ -163,7 +172,8 @@ def hook_pre_push(
 ) -> None:
     """Gate what a push introduces: every file version added or changed by the commits the
     remote does not have yet (git's ref lines on stdin, or pre-commit's PRE_COMMIT_*
-    variables; run by hand, HEAD's commits no remote-tracking ref reaches). Offline; the
+    variables; run by hand, HEAD's commits no remote-tracking ref reaches), with symlink
+    targets, commit and tag messages and the ref and file names as text. Offline; the
     policy is .scangate.yaml at the repository root, else 'pre-push', and the baseline
     .scangate-baseline.json there when it exists.
 
@@ -177,20 +187,24 @@ def hook_pre_push(
         return _nothing("HEAD has no commit yet" if push.source == "HEAD" else "no ref to push")
     if all(update.deletes for update in push.updates):
         return _nothing("the push only deletes remote refs")
-    commits = pushed_commits(repo, push.updates, push.remote, env=os.environ)
-    if not commits:
-        return _nothing("the remote already has every pushed commit")
+    # Even when the remote has every pushed commit, the ref names are new: always scanned.
+    sent = pushed(repo, push.updates, push.remote, env=os.environ)
+    scan_args = _scan_args(ctx.params, None)
     with tempfile.TemporaryDirectory(prefix="scangate-push-") as tmp:
-        files = materialize(repo, commits, Path(tmp), env=os.environ)
-        if not files.versions:
-            return _nothing(f"the {len(commits)} pushed commit(s) add or change no file")
+        (Path(tmp) / "files").mkdir()
+        (Path(tmp) / "messages").mkdir()
+        files = materialize(
+            repo, sent.commits, Path(tmp) / "files", env=os.environ, objects=sent.objects
+        )
+        # Ref and file names reach the remote too (a token as a tag name is still a token).
+        names = [u.remote_ref for u in push.updates if u.remote_ref and not u.deletes]
+        names += list(dict.fromkeys(v.path for v in files.versions))
+        messages = write_messages(
+            repo, sent.commits, sent.tags, Path(tmp) / "messages", env=os.environ, names=names
+        )
         if not gate.args.quiet:
-            typer.echo(
-                f"scangate: {len(commits)} pushed commit(s) add or change "
-                f"{len(files.versions)} file version(s)",
-                err=True,
-            )
-        _gate_files(repo, files, _scan_args(ctx.params, None), gate)
+            typer.echo(f"scangate: {_describe(sent.commits, files, messages)}", err=True)
+        _gate_files(repo, files, scan_args, gate, messages)
 
 
 @hook_app.command("pre-commit")
@@ -216,6 +230,18 @@ def hook_pre_commit(ctx: typer.Context, **options: Any) -> None:
 
 def _nothing(reason: str) -> None:
     typer.echo(f"scangate: nothing to scan: {reason}", err=True)
+
+
+def _describe(commits: Sequence[str], files: Materialized, messages: Messages) -> str:
+    text = f"{len(commits)} pushed commit(s) add or change {len(files.versions)} file version(s)"
+    links = sum(v.symlink for v in files.versions)
+    if links:
+        text += f" ({links} symlink target(s))"
+    tags = sum(m.type == "tag" for m in messages.items)
+    also = [f"{len(commits)} commit message(s)"] if commits else []
+    also += [f"{tags} tag message(s)"] if tags else []
+    also += ["the ref and file names"] if any(m.type == "names" for m in messages.items) else []
+    return text + (f"; also scanning {', '.join(also)}" if also else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -303,50 +329,77 @@ def _vuln_if_fresh(cache: Path, max_days: int) -> list[str]:
     return ["vuln"]
 
 
-def _gate_files(repo: Repo, files: Materialized, scan_args: ScanArgs, gate: _Gate) -> None:
+def _gate_files(
+    repo: Repo,
+    files: Materialized,
+    scan_args: ScanArgs,
+    gate: _Gate,
+    messages: Messages | None = None,
+) -> None:
     """Scan the files (`scan_jobs`: one Trivy run, or one per layer for secrets and one for
-    the rest), gate the findings as one run of the repository, point each failing finding at
-    the commit it came from, report and exit."""
+    the rest) and the messages (one secret run), gate the findings as one run of the
+    repository, point each failing finding at the commit it came from, report and exit."""
     parts = []
     jobs = scan_jobs(files, scan_args.scanners or ())
+    message_job = messages.job(scan_args.scanners or ()) if messages is not None else None
+    if message_job is not None:
+        jobs.append(message_job)
     for scanners, group in itertools.groupby(jobs, key=lambda job: job.scanners):
         batch = list(group)
         args = dataclasses.replace(scan_args, scanners=list(scanners))
+        # The policy decides whether Trivy's path-based secret allow rules (tests/, *.md,
+        # vendor/ ...) apply: by default they do not, as for `scan fs`.
+        options = args.options(trivy_secret_allow_rules=gate.policy.trivy_secret_allow_rules)
         targets = [Target("fs", str(job.path), name=_label(repo, files, job)) for job in batch]
-        outcomes = run_scans(targets, args, args.options(), quiet=gate.args.quiet)
-        parts += [
-            remap(o.run, files, layer=job.layer) for o, job in zip(outcomes, batch, strict=True)
-        ]
+        outcomes = run_scans(targets, args, options, quiet=gate.args.quiet)
+        for outcome, job in zip(outcomes, batch, strict=True):
+            if job.messages and messages is not None:
+                parts.append(remap_messages(outcome.run, messages))
+            else:
+                parts.append(remap(outcome.run, files, layer=job.layer))
     # Named by its absolute path: SARIF and annotations then place findings relative to it.
     combined = combine(parts, name=str(repo.root))
     result = evaluate([combined.run], gate.policy, gate.day, gate.baseline)
     if not gate.args.quiet and gate.args.fmt is OutputFormat.table:
-        _origin_notes(result, combined)
+        _origin_notes(result, combined, messages)
     report(result, gate.args, root=repo.root)
 
 
 def _label(repo: Repo, files: Materialized, job: ScanJob) -> str:
     """What the progress lines call a job."""
+    if job.messages:
+        return f"{repo.name}: commit and tag messages, ref and file names"
     if job.layer is None:
         return f"{repo.name}: {len(files.versions)} file versions in {files.layers} sets"
     label = f"{repo.name}: {len(files.in_layer(job.layer))} file(s)"
     return label + (f" [{job.layer + 1}/{files.layers}]" if files.layers > 1 else "")
 
 
-def _origin_notes(result: GateResult, remapped: Remapped) -> None:
+def _origin_notes(result: GateResult, remapped: Remapped, messages: Messages | None) -> None:
     """Where each failing finding came from: it may be in a commit only, not the work tree."""
-    notes: dict[tuple[str, str], None] = {}
+    by_label = {m.label: m for m in messages.items} if messages is not None else {}
+    notes: dict[str, None] = {}
     for decided in result.decided():
         if decided.decision is not Decision.FAIL:
             continue
         version = remapped.origins.get(decided.finding.fingerprint)
-        if version is not None and version.commit is not None:
-            notes[(version.path, version.commit)] = None
-    for n, (path, commit) in enumerate(notes):
+        message = by_label.get(decided.finding.target)
+        if message is not None and message.type == "names":
+            notes[f"{message.label}: a ref the push updates or a pushed path holds it"] = None
+        elif message is not None:
+            # Its lines are those of the raw object: headers, an empty line, the message.
+            short = message.object[:12]
+            label = plain(message.label)  # a tag's label holds its ref name
+            notes[f"{label} (`git cat-file {message.type} {short}` shows it)"] = None
+        elif version is not None and version.commit is not None:
+            commit = version.commit[:12]
+            shown = plain(version.path)  # a file name from the pushed tree: escaped
+            what = " (a symlink: the file is its target)" if version.symlink else ""
+            notes[f"{shown} as of pushed commit {commit}{what} (`git show {commit}:{shown}`)"] = (
+                None
+            )
+    for n, note in enumerate(notes):
         if n == _MAX_NOTES:
             typer.echo(f"scangate: ... and {len(notes) - n} more", err=True)
             break
-        typer.echo(
-            f"scangate: {path} as of pushed commit {commit[:12]} (`git show {commit[:12]}:{path}`)",
-            err=True,
-        )
+        typer.echo(f"scangate: {note}", err=True)

@@ -6,27 +6,29 @@ import dataclasses
 import os
 import re
 import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Self
 
 import typer
 
+from scangate import inline_ignores
 from scangate.cli._app import scan_app
 from scangate.cli._common import (
     GATE_OPTIONS,
     TRIVY_OPTIONS,
     GateArgs,
     cache_dir,
-    check_writable,
     find_trivy,
     option_group,
     report,
     warn,
     with_options,
-    write_atomic,
 )
+from scangate.cli._outputs import Output, check_writable
 from scangate.errors import UsageError
+from scangate.findings import ScanRun
 from scangate.gate import evaluate
 from scangate.trivy_run import ScanOptions, ScanOutcome, Target, parse_scanners, scan
 
@@ -169,7 +171,9 @@ class ScanArgs:
                 f"--raw-report {self.raw_report}: with several targets, give an existing directory"
             )
 
-    def options(self) -> ScanOptions:
+    def options(self, *, trivy_secret_allow_rules: bool = False) -> ScanOptions:
+        """The run options; `trivy_secret_allow_rules` is the policy's
+        `trivy-secret-allow-rules` (the policy is loaded before the scan)."""
         return ScanOptions(
             cache_dir=cache_dir(self.cache_dir),
             scanners=parse_scanners(self.scanners) if self.scanners else ScanOptions.scanners,
@@ -181,6 +185,7 @@ class ScanArgs:
             insecure=self.insecure,
             offline=self.offline,
             max_db_age=timedelta(days=self.max_db_age),
+            trivy_secret_allow_rules=trivy_secret_allow_rules,
         )
 
 
@@ -243,19 +248,52 @@ def run_scans(
         progress.done(outcome.duration)
         for message in outcome.warnings:
             warn(message)
+        _inline_ignores(binary.path, target, options, outcome, quiet=quiet)
         outcomes.append(outcome)
-    if args.raw_report is not None:
-        _write_raw_reports(args.raw_report, outcomes)
     return outcomes
 
 
-def _write_raw_reports(raw_report: Path, outcomes: list[ScanOutcome]) -> None:
-    if len(outcomes) == 1:
-        write_atomic(raw_report, outcomes[0].raw.decode("utf-8"))
+def _inline_ignores(
+    trivy: Path, target: Target, options: ScanOptions, outcome: ScanOutcome, *, quiet: bool
+) -> None:
+    """Put the misconfigurations that `#trivy:ignore` comments in a scanned directory hid
+    from Trivy back into its run (`scangate.inline_ignores`): one more misconfig-only Trivy
+    run over a copy with the comments neutralised, only when the tree holds such a comment.
+    Image contents are not searched (a README limitation)."""
+    if target.kind != "fs" or target.archive or "misconfig" not in options.scanners:
         return
+    # Misconfigurations are always scanned on the client, so no server is needed.
+    shadow_options = dataclasses.replace(options, scanners=("misconfig",), server=None)
+
+    def scan_shadow(root: Path) -> ScanRun:
+        shadow = Target("fs", str(root), name=f"{target.display} without its inline ignores")
+        with Progress(shadow.label, quiet=quiet) as progress:
+            result = scan(
+                trivy,
+                shadow,
+                shadow_options,
+                environ=os.environ,
+                now=datetime.now(UTC),
+                heartbeat=progress.tick,
+            )
+        progress.done(result.duration)
+        return result.run
+
+    with tempfile.TemporaryDirectory(prefix="scangate-inline-") as work:
+        inline_ignores.apply(outcome.run, Path(target.ref), scan_shadow, Path(work))
+
+
+def raw_reports(raw_report: Path | None, outcomes: list[ScanOutcome]) -> list[Output]:
+    """Trivy's own reports for --raw-report: written with the other outputs, as one set."""
+    if raw_report is None:
+        return []
+    if len(outcomes) == 1:
+        return [Output("--raw-report", raw_report, outcomes[0].raw)]
+    outputs = []
     for n, outcome in enumerate(outcomes, start=1):
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", outcome.target.display).strip("_")
-        write_atomic(raw_report / f"{n:02d}-{name}.json", outcome.raw.decode("utf-8"))
+        outputs.append(Output("--raw-report", raw_report / f"{n:02d}-{name}.json", outcome.raw))
+    return outputs
 
 
 def scan_and_gate(targets: list[Target], root: Path, params: dict[str, Any]) -> None:
@@ -264,22 +302,40 @@ def scan_and_gate(targets: list[Target], root: Path, params: dict[str, Any]) -> 
     # Everything the user can get wrong is checked before Trivy runs for minutes.
     policy = gate.load_policy(root, day)
     known = gate.load_baseline()
-    gate.check_outputs()
     scan_args = ScanArgs.from_params(params)
     scan_args.check_raw_report(len(targets))
-    outcomes = run_scans(targets, scan_args, scan_args.options(), quiet=gate.quiet)
-    report(evaluate([o.run for o in outcomes], policy, day, known), gate, root=root)
+    raw = scan_args.raw_report
+    gate.check_outputs(*([("--raw-report", raw)] if raw is not None and len(targets) == 1 else []))
+    options = scan_args.options(trivy_secret_allow_rules=policy.trivy_secret_allow_rules)
+    outcomes = run_scans(targets, scan_args, options, quiet=gate.quiet)
+    result = evaluate([o.run for o in outcomes], policy, day, known)
+    report(result, gate, root=root, extra=raw_reports(scan_args.raw_report, outcomes))
+
+
+def _refuse_dash(what: str, value: str, fix: str) -> None:
+    """A target that starts with `-` reads as an option to Trivy (`--config=evil.yaml`
+    would reconfigure the scan). Trivy gets `--` before targets anyway; refusing them too
+    keeps the mistake visible."""
+    if value.startswith("-"):
+        raise UsageError(
+            f"{what} {value!r} starts with '-' and would read as an option to trivy: {fix}"
+        )
 
 
 @scan_app.command("fs")
 @with_options(GATE_OPTIONS, SCAN_OPTIONS)
 def scan_fs(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="The directory to scan.")] = Path(),
+    path: Annotated[Path, typer.Argument(path_type=str, help="The directory to scan.")] = Path(),
     **options: Any,
 ) -> None:
     """Scan a directory for vulnerabilities, misconfigurations and secrets in one Trivy run,
     then gate the findings with the policy."""
+    # `path_type=str` hands over the text as typed: Path("./-name") is Path("-name"), which
+    # would lose the `./` that makes such a name safe.
+    typed = str(path)
+    _refuse_dash("PATH", typed, f"write ./{typed}")
+    path = Path(typed)
     if not path.is_dir():
         raise UsageError(f"{path}: no such directory to scan")
     target = Target("fs", str(path.resolve()), name=str(path))
@@ -307,6 +363,8 @@ def scan_image(
 ) -> None:
     """Scan container images, by reference or from archives, each in its own Trivy run, and
     gate them together: one verdict."""
+    for ref in refs or ():
+        _refuse_dash("REF", ref, "an image reference never starts with '-'; put options before --")
     targets = [Target("image", ref, name=ref) for ref in refs or ()]
     for archive in input_ or ():
         if not archive.exists():

@@ -3,8 +3,10 @@
 GitHub shows at most 10 error annotations per step, so the most severe failing findings that
 have a file in the repository are annotated, and one `::notice::` line says how many more
 failing findings there are. Paths follow the SARIF locations (`_common.repository_location`).
-Values are escaped as the Actions toolkit does: `%`, CR and LF in the message, and also `:`
-and `,` in properties. A secret is named by its rule, never by its (even masked) text.
+Values from the report or the scanned tree go through `escape.workflow_data` and
+`escape.workflow_property`: visible escapes for control and format characters, then the
+Actions toolkit's escaping (`%`, CR and LF in the message, also `:` and `,` in properties),
+each capped in length. A secret is named by its rule, never by its (even masked) text.
 """
 
 from __future__ import annotations
@@ -18,17 +20,18 @@ from scangate.formats._common import (
     scanned_dir,
     sort_key,
 )
+from scangate.formats.escape import workflow_data, workflow_property
 from scangate.gate import Decided, Decision, GateResult
 
 MAX_ERRORS = 10
+# GitHub shows an annotation's first lines; a 1 MB title must not make a 1 MB log line.
+MAX_MESSAGE = 1000
+MAX_PROPERTY = 300
+MAX_PATH = 4096  # PATH_MAX: a longer "path" is no file in the repository
 
-
-def escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(text: str) -> str:
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+# The channel's escapers, under the names the toolkit gives them.
+escape_data = workflow_data
+escape_property = workflow_property
 
 
 def github_annotations(
@@ -71,13 +74,15 @@ def github_annotations(
 
 def _error(d: Decided, loc: Location) -> str:
     f = d.finding
-    props = [f"file={escape_property(loc.path)}"]
+    # A path is kept exact (the annotation must name the real file) unless it holds
+    # characters `plain` escapes; such a file is not placed, but nothing raw reaches the log.
+    props = [f"file={escape_property(loc.path, MAX_PATH)}"]
     if loc.start_line:
         props.append(f"line={loc.start_line}")
         if loc.end_line and loc.end_line > loc.start_line:
             props.append(f"endLine={loc.end_line}")
-    props.append(f"title={escape_property(_title(f))}")
-    return f"::error {','.join(props)}::{escape_data(_message(d))}"
+    props.append(f"title={escape_property(_title(f), MAX_PROPERTY)}")
+    return f"::error {','.join(props)}::{escape_data(_message(d), MAX_MESSAGE)}"
 
 
 def _title(f: Finding) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from scangate import __version__
 from scangate.findings import Finding
+from scangate.formats.escape import json_text
 from scangate.gate import Decided, Decision, EntryStatus, GateResult
 
 SCHEMA = "scangate/result/v1"
@@ -21,7 +22,9 @@ class JsonFormat:
         head = json.dumps(document, indent=2, ensure_ascii=False)
         lines = ",\n".join("    " + json.dumps(f, ensure_ascii=False) for f in findings)
         body = f'"findings": [\n{lines}\n  ]' if findings else '"findings": []'
-        return f"{head[:-2]},\n  {body}\n}}\n"
+        # Same JSON to a reader; nothing a terminal or a job log would act on (`##[`, bidi
+        # and C1 controls as \u escapes), and no lone surrogate to fail on writing.
+        return json_text(f"{head[:-2]},\n  {body}\n}}\n")
 
 
 def result_document(result: GateResult) -> dict[str, Any]:

@@ -1,46 +1,85 @@
 """The Markdown summary for humans on GitHub: a job's step summary or a PR comment.
 
-Verdict first, then counts per kind and severity, the failing findings (capped: a step
-summary is at most 1 MiB), and allowlist warnings. Every cell is escaped, so a `|` or a
-backtick in a title cannot break the table; secrets appear only as their file and line.
+Verdict first, then counts per kind and severity, the failing findings and allowlist
+warnings. Every value from the report, the scanned tree or an ignore file goes through
+`escape.markdown` (no link, image, emphasis, HTML, entity, mention or table break can come
+from it) and is capped at `MAX_CELL` characters; the whole summary stays under `MAX_BYTES`
+(GitHub drops a step summary over 1 MiB), and says what it left out. Secrets appear only
+as their file and line.
 """
 
 from __future__ import annotations
 
 from scangate.findings import Kind, Severity
 from scangate.formats._common import sort_key, versions
+from scangate.formats.escape import markdown
 from scangate.gate import Decided, Decision, EntryStatus, GateResult, Verdict
 
 MAX_ROWS = 50
+# GitHub drops a step summary over 1 MiB: the whole summary stays under this, whole rows
+# and list items cut from the end, and each cell under MAX_CELL characters of its text.
+MAX_BYTES = 900 * 1024
+MAX_CELL = 250
 _SEVERITIES = tuple(s.value for s in reversed(Severity))
+_CUT = "cut to keep this summary under 900 KiB: GitHub drops a step summary over 1 MiB"
 
 
 class MarkdownFormat:
-    def __init__(self, *, max_rows: int = MAX_ROWS) -> None:
+    def __init__(self, *, max_rows: int = MAX_ROWS, max_bytes: int = MAX_BYTES) -> None:
         self.max_rows = max_rows
+        self.max_bytes = max_bytes
 
     def render(self, result: GateResult) -> str:
         lines: list[str] = [*_verdict(result), "", *_counts(result), ""]
         failing = sorted((d for d in result.decided() if d.decision is Decision.FAIL), key=sort_key)
-        if failing:
-            lines += [f"### Failing findings ({len(failing)})", ""]
-            lines += _failing_table(failing[: self.max_rows])
-            if len(failing) > self.max_rows:
-                lines += ["", f"... and {len(failing) - self.max_rows} more failing findings."]
-            lines.append("")
+        rows = _failing_rows(failing[: self.max_rows])
         warnings = _allowlist(result)
+        # What is always written (headings, notes) is counted first; rows and list items
+        # then fill the rest of the budget in order.
+        budget = _Budget(self.max_bytes - _size(lines) - 2048)
+        kept_rows = budget.take(rows)
+        kept_warnings = budget.take(warnings)
+        if failing:
+            lines += [f"### Failing findings ({len(failing)})", "", *_TABLE_HEAD, *kept_rows]
+            more = len(failing) - len(kept_rows)
+            if more:
+                why = f" ({_CUT})" if len(kept_rows) < len(rows) else ""
+                lines += ["", f"... and {more} more failing findings{why}."]
+            lines.append("")
         if warnings:
-            lines += ["### Allow-list warnings", "", *warnings, ""]
+            lines += ["### Allow-list warnings", "", *kept_warnings]
+            if len(kept_warnings) < len(warnings):
+                lines.append(f"- ... and {len(warnings) - len(kept_warnings)} more ({_CUT})")
+            lines.append("")
         return "\n".join(lines).rstrip("\n") + "\n"
 
 
+class _Budget:
+    """Bytes left for rows and list items (UTF-8, one newline each)."""
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+    def take(self, lines: list[str]) -> list[str]:
+        kept = []
+        for line in lines:
+            size = len(line.encode()) + 1
+            if size > self.left:
+                # Later, smaller lines do not jump the queue: the cut is at one place.
+                self.left = 0
+                break
+            self.left -= size
+            kept.append(line)
+        return kept
+
+
+def _size(lines: list[str]) -> int:
+    return sum(len(line.encode()) + 1 for line in lines)
+
+
 def cell(text: object) -> str:
-    """Text safe inside a Markdown table cell: one line, `|` and backticks escaped, no HTML."""
-    value = " ".join(str(text).split())
-    for char, escaped in (("\\", "\\\\"), ("|", "\\|"), ("`", "\\`")):
-        value = value.replace(char, escaped)
-    # Only "<" can open an HTML tag; "->" stays readable.
-    return value.replace("<", "&lt;")
+    """Text safe inside a Markdown table cell (`escape.markdown`), capped at `MAX_CELL`."""
+    return markdown(str(text), MAX_CELL)
 
 
 def _verdict(result: GateResult) -> list[str]:
@@ -73,28 +112,18 @@ def _counts(result: GateResult) -> list[str]:
     return rows
 
 
-def _failing_table(failing: list[Decided]) -> list[str]:
-    rows = [
-        "| Severity | Kind | ID | Where | Installed -> fixed | Why it fails |",
-        "|---|---|---|---|---|---|",
-    ]
+_TABLE_HEAD = (
+    "| Severity | Kind | ID | Where | Installed -> fixed | Why it fails |",
+    "|---|---|---|---|---|---|",
+)
+
+
+def _failing_rows(failing: list[Decided]) -> list[str]:
+    rows = []
     for d in failing:
         f = d.finding
-        rows.append(
-            "| "
-            + " | ".join(
-                cell(v)
-                for v in (
-                    f.severity.value,
-                    f.kind.value,
-                    f.id,
-                    _where(d),
-                    versions(f),
-                    d.reason,
-                )
-            )
-            + " |"
-        )
+        values = (f.severity.value, f.kind.value, f.id, _where(d), versions(f), d.reason)
+        rows.append("| " + " | ".join(cell(v) for v in values) + " |")
     return rows
 
 
@@ -116,5 +145,4 @@ def _allowlist(result: GateResult) -> list[str]:
 
 
 def _entry(status: EntryStatus) -> str:
-    described = status.entry.describe().replace("`", "'")
-    return f"`{described}`: {cell(status.entry.reason)}"
+    return f"{cell(status.entry.describe())}: {cell(status.entry.reason)}"

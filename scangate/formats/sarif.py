@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -56,6 +57,7 @@ from scangate.formats._common import (
     repository_path,
     scanned_dir,
 )
+from scangate.formats.escape import clip, markdown, markdown_link, plain, safe_url
 from scangate.gate import Decided, Decision, GateResult
 
 SARIF_VERSION = "2.1.0"
@@ -361,7 +363,9 @@ _DECISION_PROPERTIES: dict[Decision, dict[str, str]] = {}
 
 # The C encoder (indent=None) calls `_json_fields` for each sarif-om object it meets.
 _LINE_ENCODER = json.JSONEncoder(default=_json_fields, check_circular=False, separators=(",", ":"))
-_PLACEHOLDER = re.compile(r'"@@scangate:(rules|results):(\d+)@@"')
+# Where the rules and results arrays go in the skeleton. The nonce, random for each
+# formatter, keeps a report's text (a Trivy version, an artifact name) from ever passing for one.
+_PLACEHOLDER = '"@@scangate:{nonce}:(rules|results):(\\d+)@@"'
 
 
 # --- the plan: which runs, which results ---------------------------------------------------
@@ -403,6 +407,7 @@ class SarifFormat:
         self._limit = self.options.max_results
         self._gzipped = 0
         self._largest = 0
+        self._nonce = secrets.token_hex(16)
 
     def render(self, result: GateResult) -> str:
         """The log; one over GitHub's 10 MiB gzipped is rendered again with fewer results
@@ -566,21 +571,22 @@ class SarifFormat:
                     version=__version__,
                     semantic_version=__version__,
                     information_uri=INFORMATION_URI,
-                    rules=f"@@scangate:rules:{index}@@",
+                    rules=f"@@scangate:{self._nonce}:rules:{index}@@",
                 ),
                 extensions=[trivy],
             ),
             automation_details=om.RunAutomationDetails(id=_automation_id(run.category)),
             # Line numbers only; no column is ever written.
             column_kind="utf16CodeUnits",
-            results=f"@@scangate:results:{index}@@",
+            results=f"@@scangate:{self._nonce}:results:{index}@@",
             properties=properties,
         )
 
     def _pieces(self, skeleton: str, runs: list[_Run]) -> Iterator[str]:
         position = 0
         rules: dict[tuple[Kind, str], _Rule] = {}
-        for match in _PLACEHOLDER.finditer(skeleton):
+        placeholder = re.compile(_PLACEHOLDER.format(nonce=self._nonce))
+        for match in placeholder.finditer(skeleton):
             yield skeleton[position : match.start()]
             line_start = skeleton.rfind("\n", 0, match.start()) + 1
             head = skeleton[line_start : match.start()]
@@ -745,19 +751,17 @@ def _clip(text: str, limit: int = MAX_DESCRIPTION) -> str:
 
 
 def _help_uri(f: Finding) -> str:
-    if f.primary_url and f.primary_url.startswith(("https://", "http://")):
-        return f.primary_url
-    for reference in f.references:
-        if reference.startswith(("https://", "http://")):
-            return reference
+    """The first http(s) URL fit for a link (`escape.safe_url`): the primary URL, a
+    reference, the advisory page for the ID, else Trivy's docs for the kind."""
+    candidates = [f.primary_url or "", *f.references]
     if f.kind is Kind.VULNERABILITY:
         if f.id.startswith("CVE-"):
-            return f"https://avd.aquasec.com/nvd/{f.id.lower()}"
+            candidates.append(f"https://avd.aquasec.com/nvd/{f.id.lower()}")
         if f.id.startswith("GHSA-"):
-            return f"https://github.com/advisories/{f.id}"
+            candidates.append(f"https://github.com/advisories/{f.id}")
     if f.kind is Kind.MISCONFIGURATION and re.fullmatch(r"[A-Z]+-\d+", f.id):
-        return f"https://avd.aquasec.com/misconfig/{f.id.lower()}"
-    return _KIND_DOCS[f.kind]
+        candidates.append(f"https://avd.aquasec.com/misconfig/{f.id.lower()}")
+    return next((url for url in candidates if safe_url(url)), _KIND_DOCS[f.kind])
 
 
 def _what(f: Finding, title: str) -> str:
@@ -772,29 +776,41 @@ def _what(f: Finding, title: str) -> str:
 
 def _help(f: Finding, title: str, why: str, help_uri: str) -> tuple[str, str]:
     """help.text and help.markdown: what, why, how to fix and the primary URL, each at most
-    1024 characters (the description is shortened to fit)."""
+    1024 characters (the description is shortened to fit).
+
+    The finding's text is untrusted: `escape.plain` in the text, `escape.markdown` and a
+    link only to a vetted URL (`escape.markdown_link`) in the Markdown."""
     what = _what(f, title)
     fix = _HOW_TO_FIX[f.kind]
-    room = MAX_DESCRIPTION - len(what) - len(fix) - len(help_uri) - 40
-    why = _clip(why, room) if why and room >= 40 else ""
-    text = (
-        f"{what}\n\n{why}\n\nHow to fix: {fix}\n\nMore: {help_uri}"
-        if why
-        else (f"{what}\n\nHow to fix: {fix}\n\nMore: {help_uri}")
-    )
-    markdown = (
-        f"**{_md(what)}**\n\n"
-        + (f"{_md(why)}\n\n" if why else "")
-        + f"**How to fix:** {fix}\n\n[{_md(f.id)}]({help_uri})"
-    )
-    return _clip(text), _clip(markdown)
+    why = " ".join(why.split())
+    text_tail = f"How to fix: {fix}\n\nMore: {plain(help_uri)}"
+    text_what = _fitted(what, MAX_HELP_HEADLINE, plain)
+    text_why = _fitted(why, MAX_DESCRIPTION - len(text_what) - len(text_tail) - 6, plain)
+    md_tail = f"**How to fix:** {fix}\n\n{markdown_link(f.id, help_uri, MAX_HELP_LINK_TEXT)}"
+    md_what = f"**{_fitted(what, MAX_HELP_HEADLINE, markdown)}**"
+    md_why = _fitted(why, MAX_DESCRIPTION - len(md_what) - len(md_tail) - 6, markdown)
+    text = "\n\n".join(part for part in (text_what, text_why, text_tail) if part)
+    help_markdown = "\n\n".join(part for part in (md_what, md_why, md_tail) if part)
+    return _clip(text), _clip(help_markdown)
 
 
-_MARKDOWN_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_[]<>|"})
+MAX_HELP_HEADLINE = 400
+MAX_HELP_LINK_TEXT = 200
 
 
-def _md(text: str) -> str:
-    return text.translate(_MARKDOWN_SPECIAL)
+def _fitted(text: str, room: int, escape: Callable[[str], str]) -> str:
+    """`escape(text)`, the text shortened ("...") until the escaped form fits in `room`
+    characters; "" when less than 40 would be left of it."""
+    if room < 40:
+        return ""
+    limit = len(text)
+    while True:
+        escaped = escape(clip(text, limit))
+        if len(escaped) <= room:
+            return escaped
+        if limit <= 40:
+            return ""
+        limit = max(40, min(limit - 1, limit * room // len(escaped)))
 
 
 def _message(d: Decided, run: _Run, inner_path: str | None) -> str:

@@ -1,11 +1,17 @@
-"""The terminal table: findings that matter first, allowlist warnings, then the verdict line."""
+"""The terminal table: findings that matter first, allowlist warnings, then the verdict line.
+
+It goes to a terminal or a CI job log, so every value from the report, the scanned tree or
+an ignore file is escaped (`escape.plain`: one line, no escape sequence, no workflow
+command) and each cell is capped at `MAX_CELL` characters.
+"""
 
 from __future__ import annotations
 
 from tabulate import tabulate
 
 from scangate.formats._common import sort_key, versions, where
-from scangate.gate import Decided, Decision, GateResult, Verdict
+from scangate.formats.escape import plain
+from scangate.gate import Decided, Decision, EntryStatus, GateResult, Verdict
 
 HEADERS = (
     "Severity",
@@ -16,6 +22,9 @@ HEADERS = (
     "Installed -> fixed",
     "Decision",
 )
+# A 1 MB package name or title stays one readable row; the JSON result has the full text.
+MAX_CELL = 200
+MAX_LINE = 500
 
 
 class TableFormat:
@@ -29,14 +38,17 @@ class TableFormat:
         lines: list[str] = []
         if shown:
             rows = [
-                (
-                    d.finding.severity.value,
-                    d.finding.kind.value,
-                    d.finding.id,
-                    d.finding.target,
-                    where(d.finding),
-                    versions(d.finding),
-                    d.decision.value if d.decision is not Decision.ALLOWED else "allowed",
+                tuple(
+                    plain(value, MAX_CELL)
+                    for value in (
+                        d.finding.severity.value,
+                        d.finding.kind.value,
+                        d.finding.id,
+                        d.finding.target,
+                        where(d.finding),
+                        versions(d.finding),
+                        d.decision.value if d.decision is not Decision.ALLOWED else "allowed",
+                    )
                 )
                 for d in shown
             ]
@@ -50,7 +62,10 @@ class TableFormat:
         lines.extend(_allowed_lines(decided))
         for d in shown:
             if d.decision is Decision.FAIL and d.entry is not None:
-                lines.append(f"expired: {d.finding.id} in {d.finding.target}: {d.reason}")
+                lines.append(
+                    f"expired: {plain(d.finding.id, MAX_CELL)} in "
+                    f"{plain(d.finding.target, MAX_CELL)}: {plain(d.reason, MAX_LINE)}"
+                )
         lines.extend(allowlist_lines(result))
         lines.append(verdict_line(result))
         return "\n".join(lines) + "\n"
@@ -62,7 +77,7 @@ def _allowed_lines(decided: list[Decided]) -> list[str]:
     for d in decided:
         if d.decision is Decision.ALLOWED:
             what = d.entry.describe() if d.entry is not None else d.finding.id
-            line = f"{what}: {d.reason}"
+            line = f"{plain(what, MAX_LINE)}: {plain(d.reason, MAX_LINE)}"
             counts[line] = counts.get(line, 0) + 1
     return [f"allowed ({count}): {line}" for line, count in counts.items()]
 
@@ -70,14 +85,16 @@ def _allowed_lines(decided: list[Decided]) -> list[str]:
 def allowlist_lines(result: GateResult) -> list[str]:
     out = []
     for status in result.allowlist.expired:
-        out.append(f"warning: allow entry expired: {status.entry.describe()}")
+        out.append(f"warning: allow entry expired: {_entry(status)}")
     for status in result.allowlist.expiring:
-        out.append(
-            f"warning: allow entry expires in {status.days_left} days: {status.entry.describe()}"
-        )
+        out.append(f"warning: allow entry expires in {status.days_left} days: {_entry(status)}")
     for status in result.allowlist.unused:
-        out.append(f"warning: allow entry matched nothing: {status.entry.describe()}")
+        out.append(f"warning: allow entry matched nothing: {_entry(status)}")
     return out
+
+
+def _entry(status: EntryStatus) -> str:
+    return plain(status.entry.describe(), MAX_LINE)
 
 
 def verdict_line(result: GateResult) -> str:
@@ -94,4 +111,5 @@ def verdict_line(result: GateResult) -> str:
         counts.insert(1, f"{s.by_decision.get(Decision.KNOWN.value, 0)} known")
         if result.baseline_fixed:
             counts.append(f"{len(result.baseline_fixed)} baseline entries no longer found")
-    return f"{head}: {s.total} findings: {', '.join(counts)} (policy: {result.policy.name})"
+    policy = plain(result.policy.name, MAX_CELL)
+    return f"{head}: {s.total} findings: {', '.join(counts)} (policy: {policy})"
