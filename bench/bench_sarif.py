@@ -42,7 +42,8 @@ gc.disable()  # as the CLI does
 from scangate.formats.sarif import SarifFormat, SarifOptions
 from scangate.gate import evaluate
 from scangate.policy import load_policy
-from scangate.trivy_report import load_report, to_scan_run
+from scangate.trivy_findings import to_scan_run
+from scangate.trivy_report import load_report
 mode, report, out = sys.argv[1:4]
 today = date(2026, 1, 1)
 start, start_cpu = time.perf_counter(), time.process_time()

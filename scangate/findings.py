@@ -1,6 +1,6 @@
 """scangate's own vocabulary: severities, finding kinds and the `Finding` every later step uses.
 
-Nothing here knows Trivy's JSON shape; `trivy_report` converts into these types.
+Nothing here knows Trivy's JSON shape; `trivy_findings` converts into these types.
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ from scangate.trivy_db import (
     mirrors,
 )
 from scangate.trivy_env import trivy_env
-from scangate.trivy_report import parse_report, to_scan_run
+from scangate.trivy_findings import to_scan_run
+from scangate.trivy_report import parse_report
 
 # Re-exported: callers and tests import these from here.
 __all__ = [

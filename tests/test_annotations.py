@@ -16,7 +16,8 @@ from scangate.findings import Artifact, Finding, Kind, Location, ScanRun, Severi
 from scangate.formats.annotations import escape_data, escape_property, github_annotations
 from scangate.gate import GateResult, evaluate
 from scangate.policy import load_policy
-from scangate.trivy_report import load_report, to_scan_run
+from scangate.trivy_findings import to_scan_run
+from scangate.trivy_report import load_report
 from tests.conftest import TrivyScanner, make_fake_github_token
 from tests.support import hostile, images, workflow_commands
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from scangate.cli import _console, run
-from scangate.cli._common import OutputFormat, warn
+from scangate.cli._common import warn
+from scangate.cli._options import OutputFormat
 from tests.support import hostile, rendered, scanning, workflow_commands
 from tests.test_sarif import check as check_sarif
 

@@ -16,7 +16,8 @@ import pytest
 from scangate.findings import Finding, Kind, ScanRun, Severity
 from scangate.gate import Decided, Decision, GateResult, Verdict, evaluate
 from scangate.policy import Policy, load_ignore_file, load_policy
-from scangate.trivy_report import load_report, to_scan_run
+from scangate.trivy_findings import to_scan_run
+from scangate.trivy_report import load_report
 from tests.conftest import TrivyScanner
 from tests.support import trivydb
 

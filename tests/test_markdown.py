@@ -13,7 +13,8 @@ from scangate.findings import Artifact, Finding, Kind, Location, ScanRun, Severi
 from scangate.formats.markdown import MarkdownFormat, cell
 from scangate.gate import GateResult, evaluate
 from scangate.policy import load_policy
-from scangate.trivy_report import load_report, to_scan_run
+from scangate.trivy_findings import to_scan_run
+from scangate.trivy_report import load_report
 from tests.conftest import make_fake_github_token
 from tests.support import hostile, rendered, trivydb
 

@@ -24,21 +24,15 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from scangate.findings import Artifact, Severity
-from scangate.formats import escape, sarif
-from scangate.formats.sarif import (
-    DEFAULT_SECURITY_SEVERITY,
-    FINGERPRINT_KEY,
-    MAX_RESULTS_PER_RUN,
-    DockerfileRef,
-    SarifFormat,
-    SarifOptions,
-    final_from_line,
-    image_repository,
-    security_severity,
-)
+from scangate.formats import escape, sarif, sarif_plan
+from scangate.formats.sarif import FINGERPRINT_KEY, SarifFormat, SarifOptions
+from scangate.formats.sarif_locations import DockerfileRef, final_from_line, image_repository
+from scangate.formats.sarif_plan import MAX_RESULTS_PER_RUN
+from scangate.formats.sarif_rules import DEFAULT_SECURITY_SEVERITY, security_severity
 from scangate.gate import GateResult, evaluate
 from scangate.policy import load_policy
-from scangate.trivy_report import parse_report, to_scan_run
+from scangate.trivy_findings import to_scan_run
+from scangate.trivy_report import parse_report
 from tests.conftest import (
     K8S_DEPLOYMENT,
     TrivyScanner,
@@ -641,7 +635,7 @@ def test_no_cap_writes_everything_and_says_github_will_refuse(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GitHub's limit lowered to 100 so that the log stays small enough to validate quickly.
-    monkeypatch.setattr(sarif, "MAX_RESULTS_PER_RUN", 100)
+    monkeypatch.setattr(sarif_plan, "MAX_RESULTS_PER_RUN", 100)
     report = synthetic_report(tmp_path / "r.json", ["HIGH"] * 101)
     fmt = SarifFormat(SarifOptions(max_results=0, source_root=tmp_path))
     doc = json.loads(fmt.render(gate(report, base_dir=tmp_path)))

@@ -14,7 +14,8 @@ import pytest
 from scangate import secret_values
 from scangate.cli import run
 from scangate.findings import Finding, Kind
-from scangate.trivy_report import load_report, to_scan_run
+from scangate.trivy_findings import to_scan_run
+from scangate.trivy_report import load_report
 from tests.conftest import TrivyScanner
 from tests.support import images
 

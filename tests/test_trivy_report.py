@@ -15,7 +15,8 @@ import pytest
 
 from scangate.errors import ExitCode, ReportError
 from scangate.findings import Finding, Kind, Location, Severity, canonical_id
-from scangate.trivy_report import load_report, parse_report, to_scan_run
+from scangate.trivy_findings import to_scan_run
+from scangate.trivy_report import load_report, parse_report
 from tests.conftest import K8S_DEPLOYMENT, TrivyScanner, make_fake_github_token
 from tests.support import images, trivydb
 

@@ -9,7 +9,8 @@ import typer
 
 from scangate import baseline as baseline_file
 from scangate.cli._app import baseline_app
-from scangate.cli._common import TRIVY_OPTIONS, warn, with_options, write_atomic
+from scangate.cli._common import warn, write_atomic
+from scangate.cli._options import TRIVY_OPTIONS, with_options
 from scangate.cli._outputs import check_writable
 from scangate.cli.check import read_runs
 from scangate.cli.scan import RUN_OPTIONS, ScanArgs, run_scans

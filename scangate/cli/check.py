@@ -12,19 +12,13 @@ import yaml
 
 from scangate import secret_values
 from scangate.cli._app import app, policy_app
-from scangate.cli._common import (
-    GATE_OPTIONS,
-    GateArgs,
-    IgnorefileOpt,
-    PolicyOpt,
-    TodayOpt,
-    report,
-    with_options,
-)
+from scangate.cli._common import GateArgs, report
+from scangate.cli._options import GATE_OPTIONS, IgnorefileOpt, PolicyOpt, TodayOpt, with_options
 from scangate.errors import ReportError
 from scangate.findings import ScanRun
 from scangate.gate import evaluate
-from scangate.trivy_report import load_report, parse_report, to_scan_run
+from scangate.trivy_findings import to_scan_run
+from scangate.trivy_report import load_report, parse_report
 
 
 def read_runs(reports: Sequence[str]) -> list[ScanRun]:

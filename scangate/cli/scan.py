@@ -15,17 +15,8 @@ import typer
 
 from scangate import inline_ignores
 from scangate.cli._app import scan_app
-from scangate.cli._common import (
-    GATE_OPTIONS,
-    TRIVY_OPTIONS,
-    GateArgs,
-    cache_dir,
-    find_trivy,
-    option_group,
-    report,
-    warn,
-    with_options,
-)
+from scangate.cli._common import GateArgs, cache_dir, find_trivy, report, warn
+from scangate.cli._options import GATE_OPTIONS, TRIVY_OPTIONS, option_group, with_options
 from scangate.cli._outputs import Output, check_writable
 from scangate.errors import UsageError
 from scangate.findings import ScanRun

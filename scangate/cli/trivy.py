@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from scangate.cli._app import trivy_app
-from scangate.cli._common import CacheDirOpt, TrivyOpt, cache_dir, download_url, warn
+from scangate.cli._common import cache_dir, download_url, warn
+from scangate.cli._options import CacheDirOpt, TrivyOpt
 from scangate.errors import TrivyNotFoundError
 from scangate.trivy_install import DEFAULT_VERSION, install
 from scangate.trivy_locate import check_supported, locate, trivy_version
