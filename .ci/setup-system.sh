@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Install the system packages the integration-test helpers (tests/support/servers.py) need:
-# a loopback OCI registry (Debian's `docker-registry`, the CNCF distribution registry) and
-# `skopeo` to push image archives into it. Idempotent: `apt-get update` runs only when a
-# package is missing, and nothing is installed twice.
+# Install the system packages the integration tests need: a loopback OCI registry (Debian's
+# `docker-registry`, the CNCF distribution registry) and `skopeo` to push image archives into
+# it (tests/support/servers.py), and `git-lfs` (tests/test_hook_lfs.py). Idempotent:
+# `apt-get update` runs only when a package is missing, and nothing is installed twice.
 set -euo pipefail
 
-packages=(docker-registry skopeo)
+packages=(docker-registry skopeo git-lfs)
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -14,11 +14,13 @@ Trivy's masked line, which is the same for every token: a v1 file is refused, an
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 from scangate.errors import UsageError
 from scangate.findings import Finding, Kind, ScanRun, match_key
+from scangate.safe_read import BASELINE_CAP, read_text
 
 SCHEMA = "scangate/baseline/v2"
 OLD_SCHEMAS = ("scangate/baseline/v1",)
@@ -106,63 +108,76 @@ def render(baseline: Baseline) -> str:
     return f'{{\n  "schema": "{SCHEMA}",\n  "findings": {body}\n}}\n'
 
 
-def load(path: Path) -> Baseline:
+def load(path: Path, *, root: Path | None = None) -> Baseline:
     """Read a baseline; a missing, unreadable, old (v1) or malformed file is a UsageError
-    that names the file, the entry and the fix."""
-    baseline, schema = _read(path)
+    that names the file, the entry and the fix. `root`: the hook found the file by itself
+    in the repository at `root`, so a symbolic link there is refused (`safe_read`)."""
+    baseline, schema = _read(path, root=root)
     if schema in OLD_SCHEMAS:
+        label = str(path) if root is not None else f"--baseline {path}"
         raise UsageError(
-            f"--baseline {path}: schema is {schema!r}, whose secret fingerprints do not depend "
+            f"{label}: schema is {schema!r}, whose secret fingerprints do not depend "
             f"on the secret (any token at the same place matched): rewrite it with "
-            f"`scangate baseline update --output {path}` (it rescans), and review the diff"
+            f"`scangate baseline update --output {shlex.quote(str(path))}` (it rescans), and "
+            "review the diff"
         )
     return baseline
 
 
 def load_previous(path: Path) -> Baseline:
     """The baseline `baseline update` replaces: v1 is read too (only to count the change)."""
-    return _read(path)[0]
+    return _read(path, option="--output")[0]
 
 
-def _read(path: Path) -> tuple[Baseline, str]:
-    fix = "recreate it with `scangate baseline create --force`"
+def _read(
+    path: Path, *, root: Path | None = None, option: str = "--baseline"
+) -> tuple[Baseline, str]:
+    label = str(path) if root is not None else f"{option} {path}"
+    # Only where the file is meant to be the baseline: `update` on a file that is not one
+    # (a wrong --output) must not be answered with advice to overwrite it.
+    fix = (
+        "if it is meant to be the baseline, recreate it with "
+        f"`scangate baseline create --force --output {shlex.quote(str(path))}`"
+    )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = read_text(
+            path, label=label, cap=BASELINE_CAP, root=root, option="--baseline", what="a baseline"
+        )
     except FileNotFoundError:
         raise UsageError(
-            f"--baseline {path}: no such file: create it with `scangate baseline create`"
+            f"{label}: no such file: create it with `scangate baseline create`"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--baseline {path}: cannot read it: {exc}") from None
+    try:
+        data = json.loads(text)
+    except RecursionError:  # `[[[[...`: Python's JSON parser recurses per level
+        raise UsageError(f"{label}: nested too deeply to be a baseline: {fix}") from None
     except ValueError as exc:
-        raise UsageError(f"--baseline {path}: not valid JSON ({exc}): {fix}") from None
+        raise UsageError(f"{label}: not valid JSON ({exc}): {fix}") from None
     schema = data.get("schema") if isinstance(data, dict) else None
     if not isinstance(data, dict) or (schema != SCHEMA and schema not in OLD_SCHEMAS):
         found = schema if isinstance(data, dict) else type(data).__name__
-        raise UsageError(
-            f"--baseline {path}: schema is {str(found)[:80]!r}, expected {SCHEMA!r}: {fix}"
-        )
+        raise UsageError(f"{label}: schema is {str(found)[:80]!r}, expected {SCHEMA!r}: {fix}")
     items = data.get("findings")
     if not isinstance(items, list):
-        raise UsageError(f"--baseline {path}: 'findings' must be a list: {fix}")
+        raise UsageError(f"{label}: 'findings' must be a list: {fix}")
     entries = []
     for i, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("fingerprint"), str):
-            raise UsageError(f"--baseline {path}: findings[{i}] has no 'fingerprint': {fix}")
+            raise UsageError(f"{label}: findings[{i}] has no 'fingerprint': {fix}")
         for name in ("kind", "id", "target"):
             if not isinstance(item.get(name), str):
                 raise UsageError(
-                    f"--baseline {path}: findings[{i}] has no {name!r} (an entry matches "
+                    f"{label}: findings[{i}] has no {name!r} (an entry matches "
                     f"only a finding of the same kind, id and target): {fix}"
                 )
         if item["kind"] not in _KINDS:
             raise UsageError(
-                f"--baseline {path}: findings[{i}].kind is {item['kind'][:40]!r}, not one "
+                f"{label}: findings[{i}].kind is {item['kind'][:40]!r}, not one "
                 f"of {', '.join(sorted(_KINDS))}: {fix}"
             )
         package = item.get("package", "")
         if not isinstance(package, str):
-            raise UsageError(f"--baseline {path}: findings[{i}].package must be a string: {fix}")
+            raise UsageError(f"{label}: findings[{i}].package must be a string: {fix}")
         entries.append(
             BaselineEntry(item["kind"], item["target"], item["id"], package, item["fingerprint"])
         )

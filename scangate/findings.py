@@ -122,6 +122,9 @@ class InlineIgnore:
     # True: Trivy dropped the finding because of the comment. False: Trivy reported it anyway
     # (the comment expired or its date is unreadable); scangate only names the comment then.
     suppressed: bool = True
+    # Other comments that may have hidden the finding (Trivy does not say which one did):
+    # the gate refuses the finding if it refuses any of them.
+    others: tuple[InlineIgnore, ...] = ()
 
     @property
     def origin(self) -> str:

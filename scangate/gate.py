@@ -224,7 +224,17 @@ def _decide(
 
 
 def _inline_refusal(inline: InlineIgnore, policy: Policy, today: date) -> str | None:
-    """Why an inline ignore comment does not allow its finding, or None when it does."""
+    """Why an inline ignore comment does not allow its finding, or None when it does. Trivy
+    does not say which comment hid a finding: if several may have, the most harshly treated
+    one decides (any refusal refuses, naming that comment)."""
+    for candidate in (inline, *inline.others) if inline.suppressed else (inline,):
+        refusal = _one_inline_refusal(candidate, policy, today)
+        if refusal is not None:
+            return refusal
+    return None
+
+
+def _one_inline_refusal(inline: InlineIgnore, policy: Policy, today: date) -> str | None:
     where = f"the inline ignore comment {inline.origin}"
     if not inline.suppressed:  # Trivy reported the finding anyway: only name the comment
         if inline.bad_expiry is not None:

@@ -205,7 +205,8 @@ def _unprefixed(finding: Finding, prefix: str) -> Finding:
         identity = "\x1f".join(_strip(part, prefix) for part in identity.split("\x1f"))
     inline = finding.inline_ignore  # a `#trivy:ignore` comment's file (scangate.inline_ignores)
     if inline is not None:
-        inline = replace(inline, path=_strip(inline.path, prefix))
+        others = tuple(replace(o, path=_strip(o.path, prefix)) for o in inline.others)
+        inline = replace(inline, path=_strip(inline.path, prefix), others=others)
     return replace(
         finding,
         target=_strip(finding.target, prefix),

@@ -10,7 +10,8 @@ Blobs are written by git itself (`update-index --index-info` into a throw-away i
 `checkout-index`), in a throw-away repository that borrows this one's objects and unsets
 every conversion attribute: the files hold exactly the committed bytes (binaries, any
 encoding), and no filter (git-lfs, git-crypt) or `core.autocrlf` of the user's runs. Three
-git processes for all blobs, never one per file.
+git processes for all blobs, never one per file. A Git LFS pointer is then replaced by the
+content git-lfs would upload for it (`hook_lfs`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scangate import hook_lfs
 from scangate.errors import ScannerError
 from scangate.hook import Repo, is_null, run_git
 
@@ -60,6 +62,8 @@ class Materialized:
 
     root: Path
     versions: tuple[FileVersion, ...] = ()
+    lfs_files: frozenset[Path] = frozenset()  # Git LFS pointers now holding their content
+    notes: tuple[str, ...] = ()  # what could not be scanned as pushed, and why
     _by_layer: dict[int, dict[str, FileVersion]] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )
@@ -74,6 +78,10 @@ class Materialized:
 
     def layer_dir(self, layer: int) -> Path:
         return self.root / str(layer)
+
+    def is_lfs(self, version: FileVersion) -> bool:
+        """Whether the commit holds a Git LFS pointer and the scan saw its content."""
+        return self.layer_dir(version.layer) / version.path in self.lfs_files
 
     def in_layer(self, layer: int) -> dict[str, FileVersion]:
         """Repository path -> version, for the files of one layer."""
@@ -200,8 +208,8 @@ def materialize(
             if len(fields) == 3 and (fields[0] in _REGULAR or fields[0] == _SYMLINK):
                 changes.append(_Change(None, fields[0], fields[2], f"{obj.ref}/{path}"))
     versions = _layered(changes)
-    _write(repo, versions, dest, env)
-    return Materialized(dest, tuple(versions))
+    lfs = _write(repo, versions, dest, env)
+    return Materialized(dest, tuple(versions), frozenset(lfs.files), tuple(lfs.notes))
 
 
 def staged(repo: Repo, dest: Path, *, env: Mapping[str, str]) -> Materialized:
@@ -216,8 +224,8 @@ def staged(repo: Repo, dest: Path, *, env: Mapping[str, str]) -> Materialized:
         {**env, "GIT_OPTIONAL_LOCKS": "0"},
     )  # fmt: skip
     versions = _layered(list(_parse_raw(out, with_commits=False)))
-    _write(repo, versions, dest, env)
-    return Materialized(dest, tuple(versions))
+    lfs = _write(repo, versions, dest, env)
+    return Materialized(dest, tuple(versions), frozenset(lfs.files), tuple(lfs.notes))
 
 
 def _isolated_env(env: Mapping[str, str], **git: str) -> dict[str, str]:
@@ -230,9 +238,11 @@ def _isolated_env(env: Mapping[str, str], **git: str) -> dict[str, str]:
     return out
 
 
-def _write(repo: Repo, versions: Sequence[FileVersion], dest: Path, env: Mapping[str, str]) -> None:
+def _write(
+    repo: Repo, versions: Sequence[FileVersion], dest: Path, env: Mapping[str, str]
+) -> hook_lfs.Swapped:
     if not versions:
-        return
+        return hook_lfs.Swapped()
     with tempfile.TemporaryDirectory(prefix="scangate-git-") as tmp:
         gitdir = Path(tmp) / "repo.git"
         init = ["init", "--bare", "--quiet", "--template="]
@@ -252,3 +262,6 @@ def _write(repo: Repo, versions: Sequence[FileVersion], dest: Path, env: Mapping
         entries = "".join(f"{v.mode} {v.blob}\t{v.layer}/{v.path}\0" for v in versions)
         run_git(["update-index", "-z", "--index-info"], dest, git_env, input=entries.encode())
         run_git(["checkout-index", "--all", "--force", "--quiet"], dest, git_env)
+    # git-lfs's pre-push uploads the content of every pointer pushed: that is what to scan.
+    files = [(v.path, dest / str(v.layer) / v.path) for v in versions if not v.symlink]
+    return hook_lfs.swap_in_objects(repo, files, env=env)

@@ -2,7 +2,9 @@
 
 They come from the scanned repository, so they are read at least as strictly as Trivy reads
 them, and where Trivy is lax (it drops unknown keys, so a misspelled `path:` applies an entry
-everywhere) scangate refuses the file: exit 2 naming the file, the entry and the fix.
+everywhere) scangate refuses the file: exit 2 naming the file, the entry and the fix. Files
+found in the tree are never read through a symbolic link; every file is a regular file of at
+most 1 MiB, split into lines at LF only, as Trivy does (`scangate.safe_read`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from scangate._yaml import cut, load, quote
 from scangate.allow import AllowEntry
 from scangate.errors import PolicyError
 from scangate.findings import Kind
+from scangate.safe_read import read_config
 
 IGNORE_FILES = (".trivyignore", ".trivyignore.yaml")
 
@@ -28,27 +31,58 @@ _SECTIONS = {
 }
 # The keys of Trivy's IgnoreFinding (pkg/result/ignore.go in Trivy 0.76).
 _ENTRY_KEYS = ("id", "paths", "purls", "statement", "expired_at")
+# bufio.Scanner's default limit (MaxScanTokenSize): a longer line ends Trivy's reading.
+_TRIVY_MAX_LINE = 64 * 1024
+
+
+def present(path: Path) -> bool:
+    """Whether the tree holds something at `path` for scangate to read: a file, or a symbolic
+    link (even a dangling one) or a FIFO, which `read_config` then refuses by name rather
+    than skipping silently. A directory is no ignore file or policy: skipped, as before."""
+    return path.is_symlink() or (path.exists() and not path.is_dir())
 
 
 def find_ignore_files(root: Path) -> list[Path]:
-    return [root / name for name in IGNORE_FILES if (root / name).is_file()]
+    return [root / name for name in IGNORE_FILES if present(root / name)]
 
 
-def load_ignore_file(path: Path) -> list[AllowEntry]:
-    """Read Trivy's `.trivyignore` (IDs, `exp:` dates, comments) or `.trivyignore.yaml`."""
+def load_ignore_file(path: Path, *, root: Path | None = None) -> list[AllowEntry]:
+    """Read Trivy's `.trivyignore` (IDs, `exp:` dates, comments) or `.trivyignore.yaml`.
+
+    `root`: the file was found in the tree under `root`, so no symbolic link is followed
+    (`safe_read`); None: the user named it with --ignorefile.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"{path}: cannot read the ignore file: {exc}") from None
+        text = read_config(
+            path, label=str(path), root=root, option="--ignorefile", what="an ignore file"
+        )
+    except FileNotFoundError:
+        raise PolicyError(f"{path}: no such ignore file") from None
     if path.suffix in (".yaml", ".yml"):
         return _ignore_yaml(path, text)
     return _ignore_plain(path, text)
 
 
+def _lines(path: Path, text: str) -> list[str]:
+    """The lines as Trivy reads them (Go's bufio.Scanner): split at LF only, one trailing CR
+    dropped. str.splitlines would also split at FF, NEL, U+2028 ... (refused by
+    `check_controls` anyway), which git and Trivy show inside one line."""
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    for number, line in enumerate(lines, start=1):
+        if len(line) >= _TRIVY_MAX_LINE // 4 and len(line.encode()) >= _TRIVY_MAX_LINE:
+            # Trivy stops reading the file at such a line, without an error: the lines after
+            # it would be allow entries for scangate only.
+            raise PolicyError(
+                f"{path}:{number}: a line of {_TRIVY_MAX_LINE // 1024} KiB or more, where "
+                "Trivy stops reading the file: shorten it"
+            )
+    return lines
+
+
 def _ignore_plain(path: Path, text: str) -> list[AllowEntry]:
     entries: list[AllowEntry] = []
     comment: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_lines(path, text), start=1):
         stripped = line.strip()
         if not stripped:
             comment = []

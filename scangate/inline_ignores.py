@@ -6,8 +6,12 @@ comment names (`scangate.inline_comments`), and nothing in its report says so, n
 misconfig only, on a *shadow* copy of just what the comments can affect, with every comment
 neutralised in place (same byte count, same line numbers). What the shadow reports and the
 real scan does not is what the comments hid: each is added to the real run, carrying the
-comment that hid it (`Finding.inline_ignore`), and the policy's `inline-ignores` decides.
-A tree without such comments costs one read of its text files, and no Trivy run.
+comment that hid it (`Finding.inline_ignore`, with every other comment that may have: Trivy
+does not say which did), and the policy's `inline-ignores` decides. Fail closed (exit 3)
+when that cannot be told: a comment in a module outside the scanned directory, or a shadow
+that may still be suppressed (a rule left after neutralising, or a finding of a neutralised
+file that the real scan has and the shadow lacks). A tree without such comments costs one
+read of its files (and of the local modules outside it), and no Trivy run.
 
 The core takes the shadow scan as a callable: it spawns nothing itself.
 """
@@ -15,6 +19,7 @@ The core takes the shadow scan as a callable: it spawns nothing itself.
 from __future__ import annotations
 
 import itertools
+import mmap
 import os
 import posixpath
 import re
@@ -22,14 +27,23 @@ import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 
+from scangate.errors import ScannerError
 from scangate.findings import Finding, Kind, ScanRun, assign_fingerprints
-from scangate.inline_comments import MARKER, Rule, attribute, neutralise, parse_rules
+from scangate.inline_comments import (
+    Rule,
+    attribute,
+    candidates,
+    marked,
+    neutralise,
+    parse_rules,
+    readable,
+)
 
-_TERRAFORM = (".tf", ".tf.json", ".tfvars", ".tfvars.json")
+_TERRAFORM = (".tf", ".tf.json", ".tofu", ".tofu.json", ".tfvars", ".tfvars.json")
 _NOT_WALKED = frozenset({".git"})  # Trivy never reads .git (walker AppDirs)
-_CHUNK = 4 << 20  # files are searched in chunks of this size
 _MAX_COPY = 16 << 20  # files beside a marked file copied into the shadow tree, at most
 
 
@@ -79,19 +93,15 @@ def _files(root: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
 
 
 def _has_marker(entry: os.DirEntry[str]) -> bool:
+    """Whether the file may hold a rule; searched whole through a memory map (a word may be
+    megabytes long), binary-looking files too: Trivy parses a Dockerfile holding a NUL."""
     try:
         with Path(entry.path).open("rb") as handle:
-            # Binary-looking files too: Trivy parses a Dockerfile or a .tf holding a NUL.
-            data = handle.read(_CHUNK)
-            while True:
-                # `ignore:` is case-sensitive in Trivy: a fast test before the regex.
-                if b"ignore:" in data and MARKER.search(data):
-                    return True
-                chunk = handle.read(_CHUNK)
-                if not chunk:
-                    return False
-                data = data[-256:] + chunk  # a marker may straddle two reads
-    except OSError:
+            if os.fstat(handle.fileno()).st_size == 0:
+                return False
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                return marked(data)
+    except (OSError, ValueError):
         return False
 
 
@@ -163,6 +173,39 @@ def _escapes(rel: str, data: bytes) -> int:
     return deepest
 
 
+_MAX_MODULES = 512  # directories outside the root searched, at most
+
+
+def _outside(root: Path, tree: Tree) -> str | None:
+    """A file outside `root` that Trivy reads as a local Terraform module (`source =
+    "../modules/x"`, followed from module to module) and that holds an inline ignore: its
+    comments would hide findings from the shadow scan too. Returns it relative to `root`."""
+    top = root.resolve()
+    code = tuple(e for e in _TERRAFORM if not e.startswith(".tfvars"))
+    queue = [(root / rel, _read(root / rel)) for rel in tree.terraform]
+    seen: set[Path] = set()
+    while queue and len(seen) < _MAX_MODULES:
+        path, data = queue.pop()
+        for match in _SOURCE.finditer(data):
+            target = (path.parent / match.group(1).decode(errors="replace")).resolve()
+            if target in seen or target.is_relative_to(top):
+                continue  # the walk searched the tree itself
+            seen.add(target)
+            try:
+                with os.scandir(target) as entries:
+                    listed = sorted(entries, key=lambda e: e.name)
+            except OSError:
+                continue
+            for entry in listed:
+                if not entry.is_file():
+                    continue
+                if _has_marker(entry):
+                    return os.path.relpath(entry.path, top).replace(os.sep, "/")
+                if entry.name.endswith(code):
+                    queue.append((Path(entry.path), _read(Path(entry.path))))
+    return None
+
+
 def _ancestors(root: Path, shadow: Path, depth: int) -> Path:
     """Where to put the copy of `root` so that `..` reaches what it reaches from `root`:
     `depth` levels of directories named as `root`'s ancestors, each holding symlinks to the
@@ -217,14 +260,48 @@ def apply(run: ScanRun, root: Path, scan_shadow: Callable[[Path], ScanRun], work
     none, nothing else is done (no copy, no scan).
     """
     tree = walk(root)
+    outside = _outside(root, tree)
+    if outside is not None:
+        raise ScannerError(
+            f"inline ignores: {outside} holds a trivy:ignore comment and Trivy reads it as a "
+            "Terraform module of the scanned directory, which scangate cannot put under the "
+            "policy; scan a directory that contains it, or remove the comment"
+        )
     if not tree.marked:
         return 0
     shadow_root, rules = build_shadow(root, tree, work)
     if not rules:
         return 0
     shadow = scan_shadow(shadow_root)
+    _check_shadow(run, shadow, shadow_root, set(tree.marked))
     merge(run, shadow, rules)
     return len({(r.path, r.line) for r in rules})
+
+
+def _check_shadow(run: ScanRun, shadow: ScanRun, shadow_root: Path, marked: set[str]) -> None:
+    """Fail closed if the shadow scan may itself have been suppressed: a copied file Trivy
+    could still read a rule in, or a misconfiguration the real run found in a neutralised file
+    that the shadow run lacks (neutralising only ever removes suppressions)."""
+    for rel, entry in _files(shadow_root):
+        if readable(_read(Path(entry.path))):
+            raise ScannerError(
+                f"inline ignores: {rel} still holds a trivy:ignore comment after scangate "
+                "neutralised it, so what the comments hid cannot be told; remove or reword "
+                "that comment (please report this as a scangate bug)"
+            )
+    left = Counter(_key(f) for f in shadow.findings if f.kind is Kind.MISCONFIGURATION)
+    for finding in run.findings:
+        where = finding.location.path if finding.location else finding.target
+        if finding.kind is not Kind.MISCONFIGURATION or where not in marked:
+            continue
+        key = _key(finding)
+        if not left[key]:
+            raise ScannerError(
+                f"inline ignores: the scan without the comments of {where} lacks {finding.id} "
+                "that the real scan reported there, so what the comments hid cannot be told; "
+                "check the file's trivy:ignore comments (please report this as a scangate bug)"
+            )
+        left[key] -= 1
 
 
 def _key(f: Finding) -> tuple[object, ...]:
@@ -233,11 +310,15 @@ def _key(f: Finding) -> tuple[object, ...]:
     return (f.kind, f.id, f.target, f.identity, f.message, *lines)
 
 
-def merge(run: ScanRun, shadow: ScanRun, rules: list[Rule]) -> list[Finding]:
+def merge(
+    run: ScanRun, shadow: ScanRun, rules: list[Rule], today: date | None = None
+) -> list[Finding]:
     """Add the shadow's misconfigurations that `run` lacks, each with the comment that hid it
     (a hidden finding no comment accounts for is added without one: decided as any other),
-    then refingerprint. Reported findings that an expired or unreadable comment names get it
-    too, marked not suppressed. Returns the added findings."""
+    then refingerprint; every other comment that may have hidden it rides along for the gate.
+    Reported findings that an expired or unreadable comment names get it too, marked not
+    suppressed. Returns the added findings."""
+    today = today or date.today()
     present = Counter(_key(f) for f in run.findings if f.kind is Kind.MISCONFIGURATION)
     hidden = []
     for finding in shadow.findings:
@@ -247,10 +328,12 @@ def merge(run: ScanRun, shadow: ScanRun, rules: list[Rule]) -> list[Finding]:
         if present[key]:
             present[key] -= 1
             continue
-        rule = attribute(finding, rules)
-        hidden.append(
-            replace(finding, inline_ignore=rule.ignore(suppressed=True) if rule else None)
-        )
+        found = candidates(finding, rules, today)
+        inline = None
+        if found:
+            others = tuple(r.ignore(suppressed=True) for r in found[1:])
+            inline = replace(found[0].ignore(suppressed=True), others=others)
+        hidden.append(replace(finding, inline_ignore=inline))
     commented = {rule.path for rule in rules if rule.expires or rule.bad_expiry}
     for i, finding in enumerate(run.findings):
         where = finding.location.path if finding.location else finding.target

@@ -19,7 +19,7 @@ from scangate._yaml import cut
 from scangate.allow import AllowEntry, glob_to_regex
 from scangate.errors import PolicyError
 from scangate.findings import Kind, Severity
-from scangate.ignorefiles import IGNORE_FILES, find_ignore_files, load_ignore_file
+from scangate.ignorefiles import IGNORE_FILES, find_ignore_files, load_ignore_file, present
 from scangate.policy_file import (
     BUILTIN_POLICIES,
     NONE,
@@ -28,6 +28,7 @@ from scangate.policy_file import (
     PolicySpec,
     read_spec,
 )
+from scangate.safe_read import is_inside
 
 # Allow entries, ignore files and the policy file's own names live in their own modules;
 # these names stay importable here.
@@ -133,9 +134,14 @@ def is_builtin_name(spec: str) -> bool:
     return spec in BUILTIN_POLICIES
 
 
-def load_policy(spec: str, *, base_dir: Path, today: date) -> Policy:
-    """Load a built-in policy by name or a policy file by path, following `extends`."""
-    policy = _load_chain(spec, base_dir, seen=())
+def load_policy(spec: str, *, base_dir: Path, today: date, root: Path | None = None) -> Policy:
+    """Load a built-in policy by name or a policy file by path, following `extends`.
+
+    `root`: the file was found in the scanned tree under `root`. Then neither it nor any
+    file it extends is read through a symbolic link or from outside `root` (`safe_read`):
+    the tree's author could otherwise have scangate read, and print, any file.
+    """
+    policy = _load_chain(spec, base_dir, seen=(), root=root)
     check_allow_rules(policy, today)
     return policy
 
@@ -146,8 +152,8 @@ def resolve_policy(spec: str | None, *, roots: list[Path], today: date) -> Polic
         return load_policy(spec, base_dir=Path.cwd(), today=today)
     for root in roots:
         candidate = root / PROJECT_POLICY_FILE
-        if candidate.is_file():
-            return load_policy(str(candidate), base_dir=Path.cwd(), today=today)
+        if present(candidate):
+            return load_policy(str(candidate), base_dir=Path.cwd(), today=today, root=root)
     return load_policy("default", base_dir=Path.cwd(), today=today)
 
 
@@ -160,8 +166,13 @@ def _policy_path(spec: str, base_dir: Path) -> tuple[Path, str]:
     return path, str(Path(spec)) if not Path(spec).is_absolute() else spec
 
 
-def _load_chain(spec: str, base_dir: Path, seen: tuple[Path, ...]) -> Policy:
+def _load_chain(
+    spec: str, base_dir: Path, seen: tuple[Path, ...], root: Path | None, via: str = ""
+) -> Policy:
+    """`spec` and what it extends, merged; `via` is the file whose `extends` named `spec`."""
     path, label = _policy_path(spec, base_dir)
+    if is_builtin_name(spec):
+        root = None  # scangate's own file, not the tree's
     if len(label) > 200:  # `extends` is the file's own text: name it, never quote all of it
         label = f"{label[:200]}..."
     try:
@@ -174,9 +185,16 @@ def _load_chain(spec: str, base_dir: Path, seen: tuple[Path, ...]) -> Policy:
     if resolved in seen:
         chain = " -> ".join(p.name for p in (*seen, resolved))
         raise PolicyError(f"{label}: extends forms a cycle ({chain}): remove one 'extends'")
-    policy_spec = read_spec(path, label)
+    if root is not None and via and not is_inside(path, root):
+        raise PolicyError(
+            f"{via}: extends {label!r}, which leads outside {root.absolute()} (through '..', "
+            "an absolute path or a symbolic link): a policy found in the scanned tree may "
+            "extend only a built-in policy or a file inside the tree; pass an outside policy "
+            "with --policy"
+        )
+    policy_spec = read_spec(path, label, root=root)
     if policy_spec.extends:
-        parent = _load_chain(policy_spec.extends, path.parent, (*seen, resolved))
+        parent = _load_chain(policy_spec.extends, path.parent, (*seen, resolved), root, label)
     else:
         parent = _BASE
     return _merge(parent, policy_spec, label)

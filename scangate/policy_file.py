@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from scangate._yaml import cut, load, quote
 from scangate.errors import PolicyError
 from scangate.findings import Severity
+from scangate.safe_read import read_config
 
 # The names `--policy` and `extends` accept besides a path (`policy.builtin_policy_dir`).
 BUILTIN_POLICIES = ("default", "strict", "pre-push")
@@ -112,18 +113,20 @@ _KEYS: dict[str, type[BaseModel]] = {
 }
 
 
-def read_spec(path: Path, label: str) -> PolicySpec:
-    if not path.is_file():
+def read_spec(path: Path, label: str, *, root: Path | None = None) -> PolicySpec:
+    """Read and validate one policy file. `root`: it was found in the scanned tree under
+    `root` (`.scangate.yaml` or what it extends), so no symbolic link is followed."""
+    try:
+        text = read_config(path, label=label, root=root, option="--policy", what="a policy file")
+    except FileNotFoundError:
         if label.startswith("built-in"):
-            raise PolicyError(f"{label} is missing from the installation: reinstall scangate")
+            raise PolicyError(
+                f"{label} is missing from the installation: reinstall scangate"
+            ) from None
         names = ", ".join(BUILTIN_POLICIES)
         raise PolicyError(
             f"{label}: no such policy file; give a path to a YAML file or a built-in name ({names})"
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"{label}: cannot read the policy file: {exc}") from None
+        ) from None
     raw = load(text, label)
     if raw is None:
         raw = {}

@@ -22,7 +22,7 @@ import yaml
 
 import scangate
 from scangate.cli import run
-from tests.support import trivydb
+from tests.support import hostile, trivydb, workflow_commands
 
 DATA = Path(__file__).parent / "data" / "reports"
 TODAY = "2026-03-10"
@@ -674,6 +674,48 @@ def test_policy_check_of_a_bad_policy_exits_2(tmp_path: Path) -> None:
         "require-expiry: add 'expires: YYYY-MM-DD'"
     )
     assert result.out == ""
+
+
+# Text a pull request can put in a policy or an ignore file: workflow commands after a newline
+# (the runner trims leading spaces), the legacy `##[` form, a bidi override, an escape.
+HOSTILE_REASON = "a\n::warning title=scangate::forged\n  ::add-mask::x \u00e9 \\ \x1b]0;t\x07"
+
+
+@pytest.mark.parametrize("actions", [False, True], ids=["terminal", "github-actions"])
+def test_policy_check_prints_hostile_policy_text_escaped_and_guarded(
+    tmp_path: Path, actions: bool
+) -> None:
+    """Regression: the effective policy was printed raw (`::add-mask::` on its own line,
+    `##[error]`, U+202E); now it is one-line YAML meaning the same, inside a stop-commands
+    block under GitHub Actions."""
+    (tmp_path / ".scangate.yaml").write_text(
+        yaml.safe_dump({"version": 1, "allow": [{"id": "X", "reason": HOSTILE_REASON}]}),
+        encoding="utf-8",
+    )
+    (tmp_path / ".trivyignore").write_text("# r ##[error]x \u202e\nCVE-1\n", encoding="utf-8")
+    env = {"GITHUB_ACTIONS": "true"} if actions else {"GITHUB_ACTIONS": ""}
+    result = scangate_process("policy", "check", cwd=tmp_path, env=env)
+    assert result.code == 0, result.err
+    for stream in (result.out, result.err):
+        for marker in hostile.LOG_MARKERS:
+            assert marker not in stream, (marker, stream)
+        lines = workflow_commands.split_lines(stream)
+        acted = [c.name for c in workflow_commands.commands(stream)]
+        if actions:
+            (stop,) = [c.data for c in workflow_commands.commands(stream)][:1]
+            assert lines[0] == f"::stop-commands::{stop}" and acted == ["stop-commands", stop]
+        else:
+            assert acted == []
+            assert not any(workflow_commands.starts_as_command(line) for line in lines)
+    body = result.out
+    if actions:
+        body = "\n".join(result.out.splitlines()[1:-1])
+    effective = yaml.safe_load(body)
+    assert [(e["id"], e["reason"]) for e in effective["allow"]] == [
+        ("X", HOSTILE_REASON),
+        ("CVE-1", "r ##[error]x \u202e"),
+    ]
+    assert "#\\x23[error]x \\u202E" in result.out
 
 
 def test_version(tmp_path: Path) -> None:

@@ -9,13 +9,15 @@ decisions also alone.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from scangate import inline_comments
+from scangate import inline_comments, inline_ignores
+from scangate.errors import ScannerError
 from scangate.findings import Artifact, Finding, InlineIgnore, Kind, Location, ScanRun, Severity
 from scangate.gate import Decision, evaluate
 from scangate.policy import InlineIgnores, load_policy
@@ -368,3 +370,236 @@ def test_the_gate_decides_inline_ignores(
     assert reason in d.reason
     if decision is Decision.FAIL:
         assert "inline ignore comment Dockerfile:4" in d.reason or not inline.suppressed
+
+
+# --- bypasses: a rule scangate misread, a decoy comment --------------------------------------
+
+SECURITY_GROUP = """\
+{top}
+resource "aws_security_group" "web" {{
+  description = "web"
+  ingress {{
+    {decoy}
+    description = "ssh"
+    from_port   = 22
+    to_port     = 22
+    protocol    = "tcp"
+    {above}
+    cidr_blocks = ["0.0.0.0/0"]
+  }}
+}}
+"""
+
+
+def security_group(top: str = "", decoy: str = "", above: str = "") -> str:
+    return SECURITY_GROUP.format(top=top, decoy=decoy, above=above)
+
+
+@pytest.mark.parametrize("space", ["\t", "\v", "\f", "\r"], ids=["tab", "vt", "ff", "cr"])
+def test_a_rule_with_a_control_space_inside_its_first_word_is_not_missed(
+    tmp_path: Path, space: str
+) -> None:
+    # Trivy splits a comment into words on " " only: `trivy:a<TAB>b:c:ignore:*` is one word
+    # whose `ignore:*` section hides everything below it.
+    tree = write(
+        tmp_path / "repo",
+        {
+            "d/Dockerfile": f"FROM alpine:3.19\n# trivy:a{space}b:c:ignore:*\nUSER root\n",
+            "t/main.tf": security_group(above=f"# trivy:reason{space}x:y:ignore:AWS-0107"),
+        },
+    )
+    code, _, _, result = scan(tmp_path, tree, "--policy", "strict")
+    assert code == 1
+    docker = one(result, "DS-0002", "d/Dockerfile")
+    assert docker["decision"] == "fail"
+    assert "the inline ignore comment d/Dockerfile:2 has no expiry date" in docker["reason"]
+    group = one(result, "AWS-0107", "t/main.tf")
+    assert group["decision"] == "fail"
+    assert "the inline ignore comment t/main.tf:10 has no expiry date" in group["reason"]
+    (tmp_path / "policy.yaml").write_text("inline-ignores: report\n")
+    code, _, _, result = scan(tmp_path, tree, "--policy", str(tmp_path / "policy.yaml"))
+    assert code == 1
+    assert one(result, "DS-0002", "d/Dockerfile")["decision"] == "fail"
+    assert one(result, "AWS-0107", "t/main.tf")["decision"] == "fail"
+
+
+def test_a_decoy_comment_with_an_expiry_does_not_vouch_for_the_one_trivy_applied(
+    tmp_path: Path,
+) -> None:
+    # Line 1 (no expiry) hides AWS-0107 at line 11; line 5 names it with an expiry but sits
+    # above `description`, so Trivy never applies it. Strict must not credit line 5.
+    text = security_group(top="# trivy:ignore:*", decoy=f"# trivy:ignore:AWS-0107:exp:{SOON}")
+    tree = write(tmp_path / "repo", {"main.tf": text})
+    code, _, _, result = scan(tmp_path, tree, "--policy", "strict")
+    assert code == 1
+    group = one(result, "AWS-0107", "main.tf")
+    assert group["decision"] == "fail"
+    assert "the inline ignore comment main.tf:1 has no expiry date" in group["reason"]
+    assert not [f for f in result["findings"] if f["decision"] == "allowed"]
+    # The decoy alone hides nothing: Trivy reports the finding, failing as any other.
+    tree = write(
+        tmp_path / "alone", {"main.tf": security_group(decoy=f"# trivy:ignore:AWS-0107:exp:{SOON}")}
+    )
+    code, _, _, result = scan(tmp_path, tree, "--policy", "strict")
+    assert code == 1
+    assert one(result, "AWS-0107", "main.tf")["decision"] == "fail"
+
+
+def test_the_pre_push_hook_sees_a_rule_with_a_tab_inside(tmp_path: Path) -> None:
+    env = gitrepo.git_env(tmp_path)
+    clone: Clone = gitrepo.make_clone(tmp_path, env)
+    assert gitrepo.run_scangate(["hook", "install"], cwd=clone.path, env=env).returncode == 0
+    clone.commit("readme", {"README.md": "# demo\n"})
+    assert clone.push("--no-verify", "origin", "main").returncode == 0
+    clone.commit("root", {"Dockerfile": "FROM alpine:3.19\n# trivy:a\tb:c:ignore:*\nUSER root\n"})
+    clone.env["SCANGATE_POLICY"] = "strict"
+    push = clone.push("origin", "main")
+    assert push.returncode != 0, push.stdout + push.stderr
+    assert "HIGH        misconfiguration  DS-0002" in push.stdout
+
+
+def test_the_parser_splits_words_on_spaces_only_as_trivy_does() -> None:
+    # Each line as the real Trivy 0.76 read it: rule or not (tried with a Dockerfile).
+    text = "\n".join(
+        [
+            "# trivy:a\tb:c:ignore:*",  # 1: one word: a rule hiding everything
+            "# trivy:reason\vx:y:ignore:AWS-0107:exp:2031-01-01",  # 2
+            "#\ttrivy:ignore:DS-0002",  # 3: `#` then a tab: not a rule
+            "# \ttrivy:ignore:DS-0002",  # 4: a word trimmed of spaces: a rule
+            "# \u00a0trivy:ignore:DS-0002",  # 5: Go trims Unicode spaces too
+            "# x\u00a0trivy:ignore:DS-0002",  # 6: not at a word start
+            "# TRIVY:ignore:DS-0002 trivy:IGNORE:DS-0002",  # 7: both case-sensitive
+            "x trivy:ignore:ds-0002\r",  # 8: anywhere on a line, \r trimmed
+        ]
+    )
+    rules = inline_comments.parse_rules(text, "Dockerfile")
+    got = [(r.line, r.id, r.expires) for r in rules]
+    assert got == [
+        (1, "*", None),
+        (2, "AWS-0107", date(2031, 1, 1)),
+        (4, "DS-0002", None),
+        (5, "DS-0002", None),
+        (8, "ds-0002", None),
+    ]
+    assert rules[0].comment == "# trivy:a\tb:c:ignore:*"
+
+
+def test_neutralising_rewrites_every_rule_start_whatever_follows() -> None:
+    text = (
+        "# trivy:a\tb:c:ignore:*\n# x:y TRIVY:IGNORE:X\n# \u00a0tfsec:ignore:Y\n"
+        "#\ttrivy:whatever\n  // Trivy:reason\fignore:*\nimage: aquasec/trivy:0.76\n"
+    ).encode()
+    for line in text.splitlines():  # the cheap search finds each rule line
+        assert inline_comments.marked(line) or b"whatever" in line or b"aquasec" in line
+    out = inline_comments.neutralise(text)
+    assert len(out) == len(text)
+    # Left alone: no word start for Trivy (`#` then a tab; a path), so no rule either.
+    kept = (b"#\ttrivy:whatever", b"aquasec/trivy:0.76")
+    rest = out.lower()
+    for word in kept:
+        assert word in out
+        rest = rest.replace(word, b"")
+    assert b"trivy:" not in rest
+    assert b"tfsec:" not in out
+    assert not inline_comments.readable(out)
+    assert inline_comments.readable(text)
+
+
+def finding_at(line: int, path: str = "main.tf", check: str = "AWS-0107") -> Finding:
+    return Finding(
+        kind=Kind.MISCONFIGURATION,
+        id=check,
+        severity=Severity.HIGH,
+        target=path,
+        location=Location(path, line, line),
+    )
+
+
+def test_every_comment_that_may_have_hidden_a_finding_is_a_candidate() -> None:
+    text = security_group(top="# trivy:ignore:*", decoy="# trivy:ignore:AWS-0107:exp:2031-01-01")
+    text += "# trivy:ignore:AWS-0001\n# trivy:ignore:*:exp:2020-01-01\n"  # other ID; expired
+    text += 'resource "x" "y" {}\n# trivy:ignore:*\n'  # below the finding
+    rules = inline_comments.parse_rules(text, "main.tf")
+    found = inline_comments.candidates(finding_at(11), rules, TODAY)
+    # Line 1 first: it sits above a block's first line, line 5 above an attribute.
+    assert [r.line for r in found] == [1, 5]
+    assert inline_comments.candidates(finding_at(11, "other.tf"), rules, TODAY) == []
+    assert inline_comments.candidates(finding_at(1), rules, TODAY)[0].line == 1
+
+
+def test_the_gate_refuses_if_any_candidate_comment_is_refused() -> None:
+    decoy = InlineIgnore("main.tf", 5, ("AWS-0107",), TODAY + timedelta(days=3), comment="# d")
+    applied = InlineIgnore("main.tf", 1, ("*",), comment="# trivy:ignore:*")
+    loaded = load_policy("strict", base_dir=Path.cwd(), today=TODAY)
+    for inline in (replace(decoy, others=(applied,)), replace(applied, others=(decoy,))):
+        run = ScanRun(Artifact(".", "filesystem"), [replace(finding_at(11), inline_ignore=inline)])
+        d = evaluate([run], loaded, TODAY).decided()[0]
+        assert d.decision is Decision.FAIL
+        assert "the inline ignore comment main.tf:1 has no expiry date" in d.reason
+    run = ScanRun(Artifact(".", "filesystem"), [replace(finding_at(11), inline_ignore=decoy)])
+    assert evaluate([run], loaded, TODAY).decided()[0].decision is Decision.ALLOWED
+
+
+def test_a_comment_in_a_module_outside_the_scanned_directory_fails_closed(
+    tmp_path: Path,
+) -> None:
+    # Trivy reads `../../modules/logs` and honours its comment in both scans: scangate cannot
+    # see what it hid, so it says so instead of passing.
+    repo = write(
+        tmp_path / "repo",
+        {
+            "infra/app/main.tf": MODULE_CALL.replace("// trivy:ignore:*\n", "").replace(
+                "../modules", "../../modules"
+            ),
+            "modules/logs/main.tf": "# trivy:ignore:*\n" + MODULE,
+        },
+    )
+    proc = run_scangate(
+        ["scan", "fs", repo / "infra" / "app", "--offline", "--scanners", "misconfig",
+         "--cache-dir", tmp_path / "cache"],
+        cwd=tmp_path,
+        env=scanning.clean_env(tmp_path),
+    )  # fmt: skip
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert (
+        "scangate: error: inline ignores: ../../modules/logs/main.tf holds a trivy:ignore "
+        "comment" in proc.stderr
+    )
+    assert "Traceback" not in proc.stderr
+    # Scanned from the top, the comment is found and put under the policy.
+    code, _, _, result = scan(tmp_path, repo, "--policy", "strict")
+    assert code == 1
+    assert (
+        "modules/logs/main.tf:1 has no expiry date"
+        in one(result, "AWS-0092", "modules/logs/main.tf")["reason"]
+    )
+
+
+def test_the_shadow_is_not_trusted_if_it_may_still_be_suppressed(tmp_path: Path) -> None:
+    # The safety net behind the neutraliser: a rule left in the copy, or a finding of a
+    # neutralised file the shadow lacks, fails closed (exit 3) instead of passing.
+    shadow = write(tmp_path / "shadow", {"Dockerfile": "FROM alpine\n# trivy:a\tb:ignore:*\n"})
+    empty = ScanRun(Artifact(".", "filesystem"), [])
+    with pytest.raises(ScannerError, match="Dockerfile still holds a trivy:ignore comment"):
+        inline_ignores._check_shadow(empty, empty, shadow, {"Dockerfile"})
+    (shadow / "Dockerfile").write_text("FROM alpine\n# trivy_a\tb:ignore:*\n")
+    inline_ignores._check_shadow(empty, empty, shadow, {"Dockerfile"})
+    real = ScanRun(Artifact(".", "filesystem"), [finding_at(3, "Dockerfile", "DS-0002")])
+    with pytest.raises(ScannerError, match="lacks DS-0002 that the real scan reported"):
+        inline_ignores._check_shadow(real, empty, shadow, {"Dockerfile"})
+    inline_ignores._check_shadow(real, real, shadow, {"Dockerfile"})
+    inline_ignores._check_shadow(real, empty, shadow, {"other/Dockerfile"})
+
+
+def test_a_comment_on_a_module_block_line_is_a_candidate_for_that_module_only() -> None:
+    text = 'module "logs" { # trivy:ignore:*\n  source = "../modules/logs"\n}\n'
+    text += "# trivy:ignore:*\n# trivy:ignore:AWS-0092\nmodule audit {\n}\n"  # a stack
+    rules = inline_comments.parse_rules(text, "app/main.tf")
+    assert [(r.line, r.module) for r in rules] == [(1, "logs"), (4, "audit"), (5, "audit")]
+    hidden = replace(
+        finding_at(3, "modules/logs/main.tf", "AWS-0092"),
+        identity="logs\x1fmodule.logs.aws_s3_bucket.logs",
+    )
+    assert [r.line for r in inline_comments.candidates(hidden, rules, TODAY)] == [1]
+    other = replace(hidden, identity="logs\x1fmodule.other.aws_s3_bucket.logs")
+    assert inline_comments.candidates(other, rules, TODAY) == []

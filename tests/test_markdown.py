@@ -182,9 +182,9 @@ def test_megabyte_fields_keep_the_summary_under_githubs_limit() -> None:
 def test_the_whole_summary_is_capped_cutting_whole_rows_and_saying_so(tmp_path: Path) -> None:
     run = ScanRun(Artifact(name=".", type="filesystem"), [_finding(n, 400) for n in range(5000)])
     policy = tmp_path / "policy.yaml"
-    # Unused allow entries, as an ignore file in the tree can hold any number of.
+    # Unused allow entries, as many as a policy file under scangate's 1 MiB cap holds.
     entries = "".join(
-        f"  - id: CVE-1999-{n}\n    reason: '{'long reason ' * 30}'\n" for n in range(3000)
+        f"  - id: CVE-1999-{n}\n    reason: '{'long reason ' * 20}'\n" for n in range(3000)
     )
     policy.write_text(f"version: 1\nallow:\n{entries}")
     pol = load_policy(str(policy), base_dir=tmp_path, today=TODAY)

@@ -242,6 +242,61 @@ def test_raw_report_and_json_on_one_file_are_refused_before_trivy_runs(tmp_path:
     assert not (tmp_path / "result.json").exists()
 
 
+def _inputs(directory: Path) -> dict[str, bytes]:
+    """A report, its links, a baseline of it, a policy and ignore files, in `directory`."""
+    shutil.copy(REPORT, directory / "r.json")
+    (directory / "link.json").symlink_to("r.json")
+    os.link(directory / "r.json", directory / "hard.json")
+    done = scangate("baseline", "create", "--report", "r.json", "-o", "b.json", cwd=directory)
+    assert done.returncode == 0, done.stderr
+    (directory / "p.yaml").write_text("fail-on:\n  vulnerability: critical\n")
+    (directory / "ig").write_text("CVE-2000-0001\n")
+    (directory / ".trivyignore").write_text("CVE-2000-0002\n")
+    return {p.name: p.read_bytes() for p in directory.iterdir()}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["r.json", "--json", "r.json"], "--json r.json names the report r.json"),
+        (["./r.json", "--sarif", "r.json"], "--sarif r.json names the report r.json"),
+        (["link.json", "--markdown", "r.json"], "--markdown r.json names the report link.json"),
+        (["r.json", "--json", "hard.json"], "--json hard.json names the report r.json"),
+        (["r.json", "--baseline", "b.json", "--json", "./b.json"], "names the baseline b.json"),
+        (["r.json", "--policy", "p.yaml", "--sarif", "p.yaml"], "names the policy p.yaml"),
+        (["r.json", "--ignorefile", "ig", "--json", "ig"], "names the ignore file ig"),
+        (["r.json", "--markdown", ".trivyignore"], "names the ignore file"),
+    ],
+    ids=["report", "report-spelled-otherwise", "report-symlink", "report-hard-link",
+         "baseline", "policy", "ignorefile", "found-ignore-file"],
+)  # fmt: skip
+def test_an_output_naming_an_input_is_refused_before_the_work(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    """Regression: `check r.json --json r.json` replaced the report with the result (exit 1)."""
+    before = _inputs(tmp_path)
+    proc = scangate("check", *args, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    error = one_error(proc)
+    assert message in error
+    assert error.endswith("which this run reads: write the output to another path")
+    assert proc.stdout == b""
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_scan_with_its_baseline_as_an_output_is_refused_before_trivy_runs(tmp_path: Path) -> None:
+    _inputs(tmp_path)
+    fake = scanning.fake_trivy(tmp_path / "bin")
+    (tmp_path / "src").mkdir()
+    proc = scangate(
+        "scan", "fs", "src", "--trivy", fake.path, "--cache-dir", tmp_path / "cache",
+        "--baseline", "b.json", "--sarif", "b.json", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "--sarif b.json names the baseline b.json, which this run reads" in one_error(proc)
+    assert fake.calls() == []
+
+
 # --- all outputs or none ------------------------------------------------------------------------
 
 
@@ -413,11 +468,14 @@ def test_the_raw_report_is_one_of_the_set(
     assert listing(work) == set()
 
 
-def test_a_baseline_written_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
+def test_a_baseline_is_never_written_through_a_symlink(tmp_path: Path) -> None:
+    # Unlike --json and the others: the baseline lives in the scanned tree, whose author may
+    # have linked it to any file the user can write (issue 8 A4; tests/test_baseline.py).
     (tmp_path / "baselines").mkdir()
     (tmp_path / "baselines" / "main.json").write_text("{}\n")
     (tmp_path / ".scangate-baseline.json").symlink_to("baselines/main.json")
     proc = scangate("baseline", "create", "--report", REPORT, "--force", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert "--output .scangate-baseline.json: is a symbolic link" in one_error(proc)
     assert (tmp_path / ".scangate-baseline.json").readlink() == Path("baselines/main.json")
-    assert "CVE-2018-18074" in (tmp_path / "baselines" / "main.json").read_text()
+    assert (tmp_path / "baselines" / "main.json").read_text() == "{}\n"

@@ -19,6 +19,7 @@ from scangate.cli._options import OutputFormat
 from scangate.cli._outputs import (
     Output,
     check_distinct,
+    check_not_inputs,
     check_writable,
     write_outputs,
 )
@@ -33,9 +34,11 @@ from scangate.formats.sarif_locations import DockerfileRef
 from scangate.formats.table import TableFormat, verdict_line
 from scangate.gate import GateResult, Verdict
 from scangate.policy import (
+    PROJECT_POLICY_FILE,
     Policy,
     check_allow_rules,
     find_ignore_files,
+    is_builtin_name,
     load_ignore_file,
     resolve_policy,
 )
@@ -63,6 +66,9 @@ class GateArgs:
     dockerfile: Path | None = None
     markdown: Path | None = None
     github_summary: bool = False
+    # Not an option: set when `baseline` is the default file the hook found by itself in
+    # the repository at this root, rather than a file the user named.
+    baseline_root: Path | None = None
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Self:
@@ -87,27 +93,52 @@ class GateArgs:
         named = (("--json", self.json_path), ("--sarif", self.sarif), ("--markdown", self.markdown))
         return [(option, path) for option, path in named if path is not None]
 
-    def check_outputs(self, *others: tuple[str, Path]) -> None:
+    def check_outputs(
+        self, *others: tuple[str, Path], root: Path | None = None, reports: Sequence[str] = ()
+    ) -> None:
         """Refuse what would fail only at the end, before minutes of scanning; `others` are
-        the command's own output files (--raw-report), which must not clash with these."""
+        the command's own output files (--raw-report), which must not clash with these, nor
+        with a file the run reads (`reports`, and the policy and ignore files under `root`)."""
         outputs = [*self.outputs(), *others]
         for _, path in outputs:
             check_writable(path)
         check_distinct(outputs)
+        inputs = [("the report", Path(name)) for name in reports if name != "-"]
+        check_not_inputs(outputs, [*inputs, *self.inputs(root or Path.cwd())])
         if self.dockerfile is not None and not self.dockerfile.is_file():
             raise UsageError(f"--dockerfile {self.dockerfile}: no such file")
 
     def load_baseline(self) -> baseline_file.Baseline | None:
-        return baseline_file.load(self.baseline) if self.baseline else None
+        """The --baseline file; one the hook found by itself (`baseline_root` set: the
+        repository it was found in) is read without following a symbolic link."""
+        if not self.baseline:
+            return None
+        return baseline_file.load(self.baseline, root=self.baseline_root)
+
+    def inputs(self, root: Path) -> list[tuple[str, Path]]:
+        """The files the gate reads (where they may be): the baseline, the policy file (or
+        the project's .scangate.yaml) and the ignore files."""
+        files = [("the baseline", self.baseline)] if self.baseline else []
+        if self.policy and not is_builtin_name(self.policy):
+            files.append(("the policy", Path(self.policy).expanduser()))
+        elif not self.policy:
+            files += [("the policy", d / PROJECT_POLICY_FILE) for d in (root, Path.cwd())]
+        ignores = self.ignorefile if self.ignorefile else find_ignore_files(root)
+        return files + [("the ignore file", path) for path in ignores]
 
 
 def policy_for(spec: str | None, root: Path, ignorefiles: list[Path] | None, today: date) -> Policy:
     roots = [root] if root.resolve() == Path.cwd().resolve() else [root, Path.cwd()]
     policy = resolve_policy(spec, roots=roots, today=today)
-    for path in ignorefiles if ignorefiles else find_ignore_files(root):
-        if ignorefiles and not path.is_file():
-            raise UsageError(f"--ignorefile {path}: no such file")
-        policy = policy.with_allow(load_ignore_file(path), str(path))
+    if ignorefiles:
+        for path in ignorefiles:
+            if not path.exists():
+                raise UsageError(f"--ignorefile {path}: no such file")
+            policy = policy.with_allow(load_ignore_file(path), str(path))
+    else:
+        # Found in the scanned tree: never read through a symbolic link (`safe_read`).
+        for path in find_ignore_files(root):
+            policy = policy.with_allow(load_ignore_file(path, root=root), str(path))
     # Ignore-file entries obey the same allow-rules as the policy's own entries.
     check_allow_rules(policy, today)
     return policy

@@ -14,9 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import typer
-
 from scangate import baseline as baseline_file
+from scangate.cli import _console
 from scangate.cli._common import GateArgs, cache_dir, report, warn
 from scangate.cli._options import (
     OutputFormat,
@@ -41,7 +40,7 @@ _MAX_NOTES = 20
 
 
 def nothing_to_scan(reason: str) -> None:
-    typer.echo(f"scangate: nothing to scan: {reason}", err=True)
+    _console.human(f"scangate: nothing to scan: {plain(reason)}", err=True)
 
 
 def describe_push(commits: Sequence[str], files: Materialized, messages: Messages) -> str:
@@ -49,6 +48,8 @@ def describe_push(commits: Sequence[str], files: Materialized, messages: Message
     links = sum(v.symlink for v in files.versions)
     if links:
         text += f" ({links} symlink target(s))"
+    if files.lfs_files:
+        text += f" ({len(files.lfs_files)} Git LFS file(s) scanned as their content)"
     tags = sum(m.type == "tag" for m in messages.items)
     also = [f"{len(commits)} commit message(s)"] if commits else []
     also += [f"{tags} tag message(s)"] if tags else []
@@ -72,11 +73,12 @@ def hook_gate(params: dict[str, Any], repo: Repo) -> Gate:
     if args.policy is None and not (repo.root / PROJECT_POLICY_FILE).is_file():
         args = dataclasses.replace(args, policy=HOOK_POLICY)
     default_baseline = repo.root / baseline_file.DEFAULT_PATH
-    if args.baseline is None and default_baseline.is_file():
-        args = dataclasses.replace(args, baseline=default_baseline)
+    if args.baseline is None and (default_baseline.is_file() or default_baseline.is_symlink()):
+        # Found, not named: read without following a link (`GateArgs.load_baseline`).
+        args = dataclasses.replace(args, baseline=default_baseline, baseline_root=repo.root)
     day = args.day()
     gate = Gate(args, day, args.load_policy(repo.root, day), args.load_baseline())
-    args.check_outputs()
+    args.check_outputs(root=repo.root)
     return gate
 
 
@@ -151,6 +153,8 @@ def gate_files(
     """Scan the files (`scan_jobs`: one Trivy run, or one per layer for secrets and one for
     the rest) and the messages (one secret run), gate the findings as one run of the
     repository, point each failing finding at the commit it came from, report and exit."""
+    # Git LFS objects not scanned (not here, too large): said before the verdict.
+    _console.warnings(list(files.notes))
     parts = []
     jobs = scan_jobs(files, scan_args.scanners or ())
     message_job = messages.job(scan_args.scanners or ()) if messages is not None else None
@@ -173,7 +177,7 @@ def gate_files(
     combined = combine(parts, name=str(repo.root))
     result = evaluate([combined.run], gate.policy, gate.day, gate.baseline)
     if not gate.args.quiet and gate.args.fmt is OutputFormat.table:
-        _origin_notes(result, combined, messages)
+        _origin_notes(result, combined, messages, files)
     report(result, gate.args, root=repo.root)
 
 
@@ -187,7 +191,9 @@ def _label(repo: Repo, files: Materialized, job: ScanJob) -> str:
     return label + (f" [{job.layer + 1}/{files.layers}]" if files.layers > 1 else "")
 
 
-def _origin_notes(result: GateResult, remapped: Remapped, messages: Messages | None) -> None:
+def _origin_notes(
+    result: GateResult, remapped: Remapped, messages: Messages | None, files: Materialized
+) -> None:
     """Where each failing finding came from: it may be in a commit only, not the work tree."""
     by_label = {m.label: m for m in messages.items} if messages is not None else {}
     notes: dict[str, None] = {}
@@ -197,7 +203,9 @@ def _origin_notes(result: GateResult, remapped: Remapped, messages: Messages | N
         version = remapped.origins.get(decided.finding.fingerprint)
         message = by_label.get(decided.finding.target)
         if message is not None and message.type == "names":
-            notes[f"{message.label}: a ref the push updates or a pushed path holds it"] = None
+            notes[f"{plain(message.label)}: a ref the push updates or a pushed path holds it"] = (
+                None
+            )
         elif message is not None:
             # Its lines are those of the raw object: headers, an empty line, the message.
             short = message.object[:12]
@@ -207,11 +215,13 @@ def _origin_notes(result: GateResult, remapped: Remapped, messages: Messages | N
             commit = version.commit[:12]
             shown = plain(version.path)  # a file name from the pushed tree: escaped
             what = " (a symlink: the file is its target)" if version.symlink else ""
+            if files.is_lfs(version):  # `git show` shows the pointer
+                what = " (a Git LFS file: `git lfs smudge` of the pointer shows its content)"
             notes[f"{shown} as of pushed commit {commit}{what} (`git show {commit}:{shown}`)"] = (
                 None
             )
-    for n, note in enumerate(notes):
-        if n == _MAX_NOTES:
-            typer.echo(f"scangate: ... and {len(notes) - n} more", err=True)
-            break
-        typer.echo(f"scangate: {note}", err=True)
+    # Each note is escaped where it is built; one guarded block under GitHub Actions.
+    lines = [f"scangate: {note}" for note in itertools.islice(notes, _MAX_NOTES)]
+    if len(notes) > _MAX_NOTES:
+        lines.append(f"scangate: ... and {len(notes) - _MAX_NOTES} more")
+    _console.human("\n".join(lines), err=True)

@@ -3,7 +3,8 @@ before any work is done for them, then written as one set once everything is ren
 
 - A regular file (or a new path) is written to a temp file in its directory and renamed
   over it, so a reader never sees half a file. A symlink is followed: its target is
-  replaced and the link stays.
+  replaced and the link stays. Not for a baseline (`follow_links=False`): it lives in the
+  scanned tree, whose author may have made it a link to any file the user can write.
 - Anything else that takes a write is written straight into: a FIFO, a character device,
   `/dev/stdout`, `/dev/fd/N` (bash's `>(...)`). Renaming over those would replace the
   device node or the link with a regular file (as root, `/dev/stdout` itself).
@@ -12,7 +13,8 @@ before any work is done for them, then written as one set once everything is ren
   the run (or is removed if it did not exist), so after exit 2 or 3 no output path holds
   this run's content. Bytes already written into a stream cannot be taken back.
 - Two outputs naming the same file are refused before the work: one would silently
-  replace the other.
+  replace the other. So is an output naming a file the run reads (a report, the baseline,
+  the policy, an ignore file): the result would replace its own input.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class Output:
     option: str
     path: Path
     data: str | bytes
+    # False for a file that lives in the scanned tree (the baseline): a symbolic link there
+    # is the tree author's, and may lead to any file the user can write.
+    follow_links: bool = True
 
     def payload(self) -> bytes:
         if isinstance(self.data, bytes):
@@ -83,13 +88,19 @@ _PROC_FD = re.compile(r"/proc/(\d+)(?:/task/\d+)?/fd/(\d+)")
 _MAX_LINKS = 40  # Linux's MAXSYMLINKS
 
 
-def _locate(path: Path) -> _Target:
+def _locate(path: Path, follow_links: bool = True) -> _Target:
     """Follow the output path's own symlinks by hand (the kernel would follow /proc's fd
     links to names like `pipe:[123]`, and `resolve` would hide that the path is a
-    descriptor); the directories on the way are resolved as the kernel would."""
+    descriptor); the directories on the way are resolved as the kernel would. Without
+    `follow_links`, a symlink as the last component is refused."""
     if path.name in ("", ".", ".."):
         raise UsageError(f"cannot write {path}: it is a directory; name a file")
     real = Path.cwd() / path
+    if not follow_links and real.is_symlink():
+        raise UsageError(
+            f"cannot write {path}: it is a symbolic link, which this output is never written "
+            "through: remove the link, or name the file itself"
+        )
     for _ in range(_MAX_LINKS):
         real = real.parent.resolve() / real.name
         proc = _PROC_FD.fullmatch(str(real))
@@ -120,10 +131,10 @@ def _locate(path: Path) -> _Target:
     )
 
 
-def check_writable(path: Path) -> None:
+def check_writable(path: Path, *, follow_links: bool = True) -> None:
     """Refuse an output path that cannot be written, before any work is done for it. Never
     opens a FIFO (that would block until a reader comes, or end a waiting reader's input)."""
-    target = _locate(path)
+    target = _locate(path, follow_links)
     if target.fd is not None:
         _check_descriptor(path, target.fd)
     elif target.stream:
@@ -179,9 +190,38 @@ def _distinct(targets: Sequence[tuple[str, _Target]]) -> None:
         seen[key] = (option, target.path)
 
 
-def write_atomic(path: Path, text: str | bytes, option: str = "output") -> None:
+def check_not_inputs(
+    outputs: Iterable[tuple[str, Path]], inputs: Iterable[tuple[str, Path]]
+) -> None:
+    """An output naming a file the run reads (a report, the baseline, the policy, an ignore
+    file), by path, symlink or hard link, is a usage error: the run would replace its own
+    input with its result. Inputs that are not regular files (a pipe, a missing path) are
+    skipped: writing those destroys nothing the run needs again."""
+    read: dict[tuple[object, ...], tuple[str, Path]] = {}
+    for what, path in inputs:
+        try:
+            info = path.stat()
+        except (OSError, ValueError):
+            continue
+        if stat.S_ISREG(info.st_mode):
+            read.setdefault((info.st_dev, info.st_ino), (what, path))
+    if not read:
+        return
+    for option, path in outputs:
+        key = _locate(path).identity()
+        if key is not None and key in read:
+            what, source = read[key]
+            raise UsageError(
+                f"{option} {path} names {what} {source}, which this run reads: "
+                "write the output to another path"
+            )
+
+
+def write_atomic(
+    path: Path, text: str | bytes, option: str = "output", *, follow_links: bool = True
+) -> None:
     """Write one output file (see the module docstring)."""
-    write_outputs([Output(option, path, text)])
+    write_outputs([Output(option, path, text, follow_links)])
 
 
 @dataclasses.dataclass
@@ -198,7 +238,7 @@ def write_outputs(outputs: Sequence[Output]) -> None:
     # Located again: the tree may have changed since the check, and --raw-report names its
     # per-image files only after scanning.
     try:
-        located = [(o, _locate(o.path)) for o in outputs]
+        located = [(o, _locate(o.path, o.follow_links)) for o in outputs]
     except UsageError as exc:  # a path that changed since the check: exit 3, as for any write
         raise OutputError(f"{exc.message}; no output of this run was kept") from None
     _distinct([(o.option, t) for o, t in located])

@@ -55,8 +55,20 @@ def _record(runs: list[ScanRun], output: Path) -> baseline_file.Baseline:
             "could not be read from the scanned files, so no baseline entry could tell them "
             "from another secret; they keep failing until removed or allowed in the policy"
         )
-    write_atomic(output, baseline_file.render(recorded))
+    write_atomic(output, baseline_file.render(recorded), "--output", follow_links=False)
     return recorded
+
+
+def _check_output(output: Path) -> None:
+    """The baseline lives in the scanned tree, whose author may have made it a symbolic link
+    to any file the user can write (`~/.bashrc`): never write through one."""
+    if output.is_symlink():
+        raise UsageError(
+            f"--output {output}: is a symbolic link, and scangate never writes a baseline "
+            "through one (it may lead out of the repository): delete the link if it is the "
+            "repository's and run this again, or give --output a regular file's path"
+        )
+    check_writable(output, follow_links=False)  # before minutes of scanning
 
 
 @baseline_app.command("create")
@@ -72,11 +84,11 @@ def baseline_create(
     **options: Any,
 ) -> None:
     """Scan PATH (or read --report files) and record every finding's fingerprint."""
+    _check_output(output)
     if output.exists() and not force:
         raise UsageError(
             f"{output} exists: use `scangate baseline update` to rewrite it, or --force"
         )
-    check_writable(output)  # before minutes of scanning
     runs = _current_runs(ctx, path, report)
     recorded = _record(runs, output)
     typer.echo(f"{output}: recorded {len(recorded.entries)} findings")
@@ -92,9 +104,9 @@ def baseline_update(
     **options: Any,
 ) -> None:
     """Rescan and rewrite the baseline: fixed findings leave it, new ones join it."""
+    _check_output(output)
     # An old schema is read too: update is how a v1 baseline becomes v2.
     old = baseline_file.load_previous(output).keys if output.exists() else frozenset()
-    check_writable(output)  # before minutes of scanning
     runs = _current_runs(ctx, path, report)
     recorded = _record(runs, output)
     added = len(recorded.keys - old)

@@ -11,11 +11,13 @@ import typer
 import yaml
 
 from scangate import secret_values
+from scangate.cli import _console
 from scangate.cli._app import app, policy_app
 from scangate.cli._common import GateArgs, report
 from scangate.cli._options import GATE_OPTIONS, IgnorefileOpt, PolicyOpt, TodayOpt, with_options
 from scangate.errors import ReportError
 from scangate.findings import ScanRun
+from scangate.formats.escape import plain
 from scangate.gate import evaluate
 from scangate.trivy_findings import to_scan_run
 from scangate.trivy_report import load_report, parse_report
@@ -67,7 +69,8 @@ def check(
     day = args.day()
     gate_policy = args.load_policy(Path.cwd(), day)
     known = args.load_baseline()
-    args.check_outputs()
+    # An output naming a report would replace it with the result.
+    args.check_outputs(reports=reports)
     runs = read_runs(reports)
     report(evaluate(runs, gate_policy, day, known), args)
 
@@ -88,6 +91,45 @@ def policy_check(
     """Validate a policy and print the effective policy after `extends` and ignore files."""
     args = GateArgs(policy=path or policy, ignorefile=ignorefile, today=today)
     effective = args.load_policy(Path.cwd(), args.day())
-    typer.echo(f"# effective policy from: {', '.join(effective.sources)}")
-    typer.echo(yaml.safe_dump(effective.to_dict(), sort_keys=False, allow_unicode=True), nl=False)
-    typer.echo(f"policy OK: {effective.name}", err=True)
+    sources = ", ".join(plain(source) for source in effective.sources)
+    _console.human(f"# effective policy from: {sources}\n{safe_yaml(effective.to_dict())}")
+    _console.human(f"policy OK: {plain(effective.name)}", err=True)
+
+
+def _unsafe(text: str) -> bool:
+    """Whether `plain` would show `text` otherwise than as it is (a backslash aside)."""
+    return plain(text) != text.replace("\\", "\\\\")
+
+
+class _SafeDumper(yaml.SafeDumper):
+    """YAML whose strings are safe to print (`safe_yaml`)."""
+
+    def write_double_quoted(self, text: str, split: bool = True) -> None:
+        # Non-ASCII in a string that holds an unsafe character is written as \u escapes: PyYAML
+        # would write U+202E and other format characters raw under allow_unicode.
+        saved = self.allow_unicode
+        self.allow_unicode = saved and not _unsafe(text)
+        try:
+            super().write_double_quoted(text, split)
+        finally:
+            self.allow_unicode = saved
+
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    # A string `plain` would change (a control, format or line-break character, `##[`) is
+    # double-quoted, where YAML's own escapes show it on one line, meaning the same.
+    style = '"' if _unsafe(text) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_SafeDumper.add_representer(str, _represent_str)
+
+
+def safe_yaml(data: object) -> str:
+    """`data` as YAML meaning the same, printable on a terminal or in a job log: every line
+    is one line of the document (no folded or multi-line scalar), no control or bidi
+    character is raw, and `##[` (a workflow command anywhere in a log line) is `#\\x23[`.
+    Strings come from the scanned tree (policy and ignore files)."""
+    text = yaml.dump(data, Dumper=_SafeDumper, sort_keys=False, allow_unicode=True, width=1 << 30)
+    # Only a double-quoted scalar can hold "##[" (`_represent_str`), and there "\x23" is "#".
+    return text.replace("##[", "#\\x23[")

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
+from scangate.cli import _console
 from scangate.cli._app import hook_app
 from scangate.cli._common import warn
 from scangate.cli._hook_steps import (
@@ -44,6 +45,7 @@ from scangate.cli.scan import (
     TimeoutOpt,
 )
 from scangate.errors import UsageError
+from scangate.formats.escape import plain
 from scangate.hook import Repo, find_repo
 from scangate.hook_files import materialize, staged
 from scangate.hook_install import hook_dirs, install_hooks, submodules, uninstall_hook
@@ -120,8 +122,8 @@ def hook_install(
     dirs = hook_dirs([repo, *submodules(repo, env=os.environ)])
     for change in install_hooks(dirs, sys.executable, force=force):
         if change.backup is not None:
-            typer.echo(f"saved the previous hook as {change.backup}")
-        typer.echo(f"installed {change.path}")
+            _console.human(f"saved the previous hook as {plain(str(change.backup))}")
+        _console.human(f"installed {plain(str(change.path))}")
 
 
 @hook_app.command("uninstall")
@@ -132,7 +134,7 @@ def hook_uninstall() -> None:
     repo = _repo()
     change = uninstall_hook(repo.hooks)
     if change is None:
-        typer.echo(f"no pre-push hook in {repo.hooks}: nothing to remove")
+        _console.human(f"no pre-push hook in {plain(str(repo.hooks))}: nothing to remove")
     else:
         _removed(change.path, change.backup)
     for hooks in hook_dirs(submodules(repo, env=os.environ)):
@@ -149,9 +151,10 @@ def hook_uninstall() -> None:
 
 def _removed(path: Path, backup: Path | None) -> None:
     if backup is not None:
-        typer.echo(f"removed scangate's hook; restored {path} from {backup}")
+        restored = f"restored {plain(str(path))} from {plain(str(backup))}"
+        _console.human(f"removed scangate's hook; {restored}")
     else:
-        typer.echo(f"removed {path}")
+        _console.human(f"removed {plain(str(path))}")
 
 
 @hook_app.command("pre-push")
@@ -197,7 +200,7 @@ def hook_pre_push(
             repo, sent.commits, sent.tags, Path(tmp) / "messages", env=os.environ, names=names
         )
         if not gate.args.quiet:
-            typer.echo(f"scangate: {describe_push(sent.commits, files, messages)}", err=True)
+            _console.human(f"scangate: {describe_push(sent.commits, files, messages)}", err=True)
         gate_files(repo, files, scan_args, gate, messages)
 
 

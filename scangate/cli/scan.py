@@ -14,12 +14,14 @@ from typing import Annotated, Any, Self
 import typer
 
 from scangate import inline_ignores
+from scangate.cli import _console
 from scangate.cli._app import scan_app
 from scangate.cli._common import GateArgs, cache_dir, find_trivy, report, warn
 from scangate.cli._options import GATE_OPTIONS, TRIVY_OPTIONS, option_group, with_options
 from scangate.cli._outputs import Output, check_writable
 from scangate.errors import UsageError
 from scangate.findings import ScanRun
+from scangate.formats.escape import plain
 from scangate.gate import evaluate
 from scangate.trivy_run import ScanOptions, ScanOutcome, Target, parse_scanners, scan
 
@@ -193,14 +195,14 @@ class Progress:
     FRAMES = "|/-\\"
 
     def __init__(self, label: str, *, quiet: bool) -> None:
-        self.label = label
+        self.label = plain(label)  # a target's name: an argument, a directory, an image
         self.quiet = quiet
         self.tty = sys.stderr.isatty()
         self.frame = 0
 
     def __enter__(self) -> Self:
         if not self.quiet and not self.tty:
-            typer.echo(f"scangate: running trivy {self.label}", err=True)
+            _console.human(f"scangate: running trivy {self.label}", err=True)
         return self
 
     def tick(self, elapsed: float) -> None:
@@ -217,7 +219,7 @@ class Progress:
 
     def done(self, seconds: float) -> None:
         if not self.quiet:
-            typer.echo(f"scangate: trivy {self.label} finished in {seconds:.1f}s", err=True)
+            _console.human(f"scangate: trivy {self.label} finished in {seconds:.1f}s", err=True)
 
 
 def run_scans(
@@ -296,7 +298,9 @@ def scan_and_gate(targets: list[Target], root: Path, params: dict[str, Any]) -> 
     scan_args = ScanArgs.from_params(params)
     scan_args.check_raw_report(len(targets))
     raw = scan_args.raw_report
-    gate.check_outputs(*([("--raw-report", raw)] if raw is not None and len(targets) == 1 else []))
+    gate.check_outputs(
+        *([("--raw-report", raw)] if raw is not None and len(targets) == 1 else []), root=root
+    )
     options = scan_args.options(trivy_secret_allow_rules=policy.trivy_secret_allow_rules)
     outcomes = run_scans(targets, scan_args, options, quiet=gate.quiet)
     result = evaluate([o.run for o in outcomes], policy, day, known)

@@ -7,10 +7,12 @@ from typing import Annotated
 
 import typer
 
+from scangate.cli import _console
 from scangate.cli._app import trivy_app
 from scangate.cli._common import cache_dir, download_url, warn
 from scangate.cli._options import CacheDirOpt, TrivyOpt
 from scangate.errors import TrivyNotFoundError
+from scangate.formats.escape import plain
 from scangate.trivy_install import DEFAULT_VERSION, install
 from scangate.trivy_locate import check_supported, locate, trivy_version
 
@@ -24,7 +26,11 @@ def trivy_which(trivy: TrivyOpt = None, cache: CacheDirOpt = None) -> None:
     if binary is None:
         raise TrivyNotFoundError("no trivy found: run `scangate trivy install`")
     check_supported(binary)
-    typer.echo(f"{binary.path}\ttrivy {binary.version}\t({binary.source})")
+    # A line scripts read (the action's `$(scangate trivy install)`): never wrapped in
+    # stop-commands; the version is the binary's own output, escaped like the path.
+    _console.machine(
+        f"{plain(str(binary.path))}\ttrivy {plain(binary.version)}\t({binary.source})\n"
+    )
 
 
 @trivy_app.command("install")
@@ -50,4 +56,4 @@ def trivy_install(
     path = install(
         version, cache_dir(cache), base_url=download_url(), allow_unpinned=allow_unpinned
     )
-    typer.echo(f"{path}\ttrivy {trivy_version(path)}")
+    _console.machine(f"{plain(str(path))}\ttrivy {plain(trivy_version(path))}\n")  # see `which`
