@@ -12,6 +12,7 @@ from datetime import date
 from urllib.parse import unquote
 
 from scangate.findings import Finding, Kind, match_key
+from scangate.globs import glob_to_regex
 
 
 @dataclass(frozen=True)
@@ -78,29 +79,6 @@ def _target_matches(patterns: tuple[re.Pattern[str], ...], finding: Finding) -> 
     if finding.location is not None:
         candidates.add(finding.location.path)
     return any(p.fullmatch(c) for p in patterns for c in candidates)
-
-
-def glob_to_regex(pattern: str, *, path: bool = True) -> re.Pattern[str]:
-    """Gitignore-style globs: `*` and `?` stay within a path segment, `**` spans segments."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*" if path else ".*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]" if path else ".")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out))
 
 
 def _purl_parts(purl: str) -> tuple[str, str, str, str, dict[str, str], str]:

@@ -3,8 +3,10 @@
 Install writes one small shell script into git's hooks directory (`core.hooksPath` when
 set) of the repository and of every initialized submodule, recursively: `git push
 --recurse-submodules` runs `git push` inside each submodule, and that push runs the
-submodule's own hooks, never the superproject's. A hook scangate did not write is kept
-aside (`--force`) or left alone, never overwritten.
+submodule's own hooks, never the superproject's. A hook scangate did not write is left
+alone, or with `--force` kept aside as `pre-push.scangate-backup` and chained: scangate's hook
+runs it after the gate passes, with git's arguments and ref lines, so a hook such as Git
+LFS's (`git lfs pre-push`, which uploads the LFS objects a push needs) keeps working.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 import os
 import shlex
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import count
 from pathlib import Path
 
 from scangate.errors import UsageError
@@ -26,19 +29,42 @@ files that hold it."""
 BACKUP_SUFFIX = ".scangate-backup"
 
 
-def hook_script(python: str) -> str:
-    """The pre-push hook `scangate hook install` writes: it runs this Python's scangate."""
+def hook_script(python: str, chained: str = HOOK_NAME + BACKUP_SUFFIX) -> str:
+    """The pre-push hook `scangate hook install` writes: it runs this Python's scangate, then,
+    when scangate passes, the hook named `chained` in its own directory (the one `install
+    --force` set aside) when that is an executable file scangate did not write.
+
+    git writes its ref lines to the hook's stdin once, so the script keeps them in a variable
+    and gives both the same bytes (`$(cat; echo x)` keeps the final newline). The set-aside
+    hook is found next to `$0`, which git runs from the work tree root (or the git dir of a
+    bare repository) without changing directory, so a moved repository still finds it; a
+    scangate hook there is never run (it would gate twice, or run itself forever).
+    """
     exe = shlex.quote(python)
+    name = shlex.quote(chained)
     return (
         "#!/bin/sh\n"
         f"{HOOK_MARKER}\n"
         "# Gates what `git push` sends with scangate; `scangate hook uninstall` removes it.\n"
+        f"# When the gate passes, runs {chained} (the hook `scangate hook install --force`\n"
+        "# set aside) with the same arguments and input and exits with its status.\n"
         f"if [ ! -x {exe} ]; then\n"
         f"    echo 'scangate pre-push hook: cannot run '{exe}': reinstall with "
         '`scangate hook install`, or remove \'"$0" >&2\n'
         "    exit 1\n"
         "fi\n"
-        f'exec {exe} -m scangate hook pre-push "$@"\n'
+        "case $0 in\n"
+        f"*/*) chained=${{0%/*}}/{name} ;;\n"
+        f"*) chained=./{name} ;;\n"
+        "esac\n"
+        'if [ ! -f "$chained" ] || [ ! -x "$chained" ] || '
+        f'grep -qxF {shlex.quote(HOOK_MARKER)} "$chained" 2>/dev/null; then\n'
+        f'    exec {exe} -m scangate hook pre-push "$@"\n'
+        "fi\n"
+        "input=$(cat; echo x)\n"
+        "input=${input%x}\n"
+        f'printf \'%s\' "$input" | {exe} -m scangate hook pre-push "$@" || exit\n'
+        'printf \'%s\' "$input" | "$chained" "$@"\n'
     )
 
 
@@ -56,20 +82,43 @@ def is_scangate_hook(path: Path) -> bool:
 class HookChange:
     path: Path
     backup: Path | None = None  # the user's own hook: saved (install) or restored (uninstall)
+    chained: Path | None = None  # the set-aside hook the new hook runs after the gate passes
+
+
+def _present(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
+
+
+def _backup_names(path: Path) -> Iterator[Path]:
+    yield path.with_name(path.name + BACKUP_SUFFIX)
+    yield from (path.with_name(f"{path.name}{BACKUP_SUFFIX}.{n}") for n in count(1))
 
 
 def _backup_path(path: Path) -> Path:
-    candidate = path.with_name(path.name + BACKUP_SUFFIX)
-    n = 1
-    while candidate.exists() or candidate.is_symlink():
-        candidate = path.with_name(f"{path.name}{BACKUP_SUFFIX}.{n}")
-        n += 1
-    return candidate
+    """The first free backup name: `pre-push.scangate-backup`, then `...-backup.1`, ..."""
+    return next(name for name in _backup_names(path) if not _present(name))
+
+
+def _latest_backup(path: Path) -> Path | None:
+    """The hook the last `install --force` set aside: the last taken backup name."""
+    latest = None
+    for name in _backup_names(path):
+        if not _present(name):
+            return latest
+        latest = name
+    return None  # unreachable: the names never end
+
+
+def _runnable(path: Path) -> bool:
+    """What the hook script runs: an executable file (git ignores any other hook) that
+    scangate did not write."""
+    return path.is_file() and os.access(path, os.X_OK) and not is_scangate_hook(path.resolve())
 
 
 def install_hook(hooks: Path, python: str, *, force: bool) -> HookChange:
     """Write `hooks/pre-push`. A hook scangate did not write is refused unless `force`; then
-    it is kept as `pre-push.scangate-backup`, which `uninstall_hook` puts back."""
+    it is kept as `pre-push.scangate-backup`, which the new hook runs after the gate passes
+    and `uninstall_hook` puts back."""
     path = hooks / HOOK_NAME
     backup = None
     exists = path.exists() or path.is_symlink()
@@ -77,21 +126,24 @@ def install_hook(hooks: Path, python: str, *, force: bool) -> HookChange:
         if not force:
             raise UsageError(
                 f"{path} exists and was not written by scangate: keep it, or replace it with "
-                f"`scangate hook install --force` (it is then saved as {path.name}{BACKUP_SUFFIX})"
+                f"`scangate hook install --force` (it is then saved as {path.name}{BACKUP_SUFFIX} "
+                "and run after scangate's gate passes)"
             )
         backup = _backup_path(path)
+    # A reinstall keeps running the hook an earlier `--force` set aside.
+    chained = backup or _latest_backup(path) or path.with_name(path.name + BACKUP_SUFFIX)
     try:
         hooks.mkdir(parents=True, exist_ok=True)
         if backup is not None:
             path.rename(backup)
         fd, tmp = tempfile.mkstemp(prefix=f".{HOOK_NAME}.", dir=hooks)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(hook_script(python))
+            handle.write(hook_script(python, chained.name))
         Path(tmp).chmod(0o755)  # git runs only executable hooks
         Path(tmp).replace(path)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return HookChange(path, backup)
+    return HookChange(path, backup, chained if _runnable(chained) else None)
 
 
 def uninstall_hook(hooks: Path) -> HookChange | None:

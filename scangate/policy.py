@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from scangate._yaml import cut
-from scangate.allow import AllowEntry, glob_to_regex
+from scangate.allow import AllowEntry
 from scangate.errors import PolicyError
 from scangate.findings import Kind, Severity
+from scangate.globs import glob_to_regex
 from scangate.ignorefiles import IGNORE_FILES, find_ignore_files, load_ignore_file, present
 from scangate.policy_file import (
     BUILTIN_POLICIES,

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scangate.errors import ReportError
+from scangate.globs import glob_to_regex
 
 # Trivy 0.76.0's built-in allow rules (pkg/fanal/secret/builtin-allow-rules.go). Every one
 # is a *path* rule, and all are disabled: a token in README.md, docs/, tests/, examples/,
@@ -68,34 +69,8 @@ def write_secret_config(directory: Path, *, trivy_allow_rules: bool) -> Path:
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:
-    """A `--skip-dirs` / `--skip-files` glob as Trivy matches it: `**` spans directories,
-    `*`, `?` and `[...]` stay within one path component."""
-    out = []
-    i = 0
-    text = pattern.strip().removeprefix("./")
-    while i < len(text):
-        if text.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif text.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif text[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif text[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif text[i] == "[" and (end := text.find("]", i + 2)) != -1:
-            body = text[i + 1 : end]
-            negate = body[:1] in ("!", "^")
-            chars = re.sub(r"([\\^\[\]])", r"\\\1", body[negate:])  # ranges (a-z) stay
-            out.append("[" + ("^/" if negate else "") + chars + "]")
-            i = end + 1
-        else:
-            out.append(re.escape(text[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
+    """A `--skip-dirs` / `--skip-files` glob as Trivy matches it, relative to the scan root."""
+    return glob_to_regex(pattern.strip().removeprefix("./"))
 
 
 @dataclass

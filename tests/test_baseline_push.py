@@ -22,11 +22,7 @@ OTHER_TOKEN = "ghp" + "_" + "Zz9y" * 9  # built at run time: this repository hol
 
 @pytest.fixture
 def clone(tmp_path: Path) -> Clone:
-    env = gitrepo.git_env(tmp_path)
-    clone = gitrepo.make_clone(tmp_path, env)
-    done = gitrepo.run_scangate(["hook", "install"], cwd=clone.path, env=env)
-    assert done.returncode == 0, done.stderr
-    return clone
+    return gitrepo.hooked_clone(tmp_path, gitrepo.git_env(tmp_path))
 
 
 def output(push: subprocess.CompletedProcess[str]) -> str:

@@ -4,8 +4,6 @@ together, the GitHub step summary and workflow annotations, and the packaged pol
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
 import subprocess
 import sys
@@ -17,7 +15,7 @@ import pytest
 from scangate.cli import _console, run
 from scangate.cli._common import warn
 from scangate.cli._options import OutputFormat
-from tests.support import hostile, rendered, scanning, workflow_commands
+from tests.support import hostile, rendered, scanning, terminal, workflow_commands
 from tests.test_sarif import check as check_sarif
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -315,23 +313,7 @@ def test_hostile_file_names_in_a_scanned_tree_in_github_actions(
 
 def run_on_a_terminal(args: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[int, bytes]:
     """Run scangate with stdout on a pseudo-terminal: (exit code, the bytes the tty got)."""
-    primary, secondary = pty.openpty()
-    with subprocess.Popen(
-        [str(scanning.SCANGATE), *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-        stdout=secondary, stderr=subprocess.DEVNULL,
-    ) as child:  # fmt: skip
-        os.close(secondary)
-        received = b""
-        while True:
-            try:
-                chunk = os.read(primary, 65536)
-            except OSError:  # EIO: the child closed its end and everything was read
-                break
-            if not chunk:
-                break
-            received += chunk
-        code = child.wait(timeout=120)
-    os.close(primary)
+    code, _, received = terminal.run_on_a_tty(args, cwd=cwd, env=env, stream="stdout")
     return code, received
 
 

@@ -558,6 +558,91 @@ def test_the_hook_script_passes_arguments_and_stdin_to_the_python_it_names(
     assert "scangate hook install" in gone.stderr
 
 
+def _script(path: Path, body: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return path
+
+
+def _run_hook(hooks: Path, stdin: str) -> subprocess.CompletedProcess[str]:
+    # As git runs it: from the directory above, by a relative path (with a space).
+    return subprocess.run(
+        [f"{hooks.name}/pre-push", "origin", "/srv/my remote.git"],
+        cwd=hooks.parent,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+PUSH_LINES = f"refs/heads/main {A} refs/heads/main {ZERO}\nrefs/tags/v1 {B} refs/tags/v1 {ZERO}\n"
+
+
+def test_the_hook_script_runs_the_set_aside_hook_only_after_scangate_passes(
+    tmp_path: Path,
+) -> None:
+    base = tmp_path / "it's a dir"
+    python = _script(
+        base / "python", 'echo "gate: $*"; cat > "${0%/*}/gate-stdin"; exit "$(cat "${0%/*}/rc")"\n'
+    )
+    (base / "rc").write_text("0")
+    hooks = base / "hooks dir"
+    _script(hooks / "pre-push", "exit 0\n")
+    change = hook_install.install_hook(hooks, str(python), force=True)
+    assert change.chained == hooks / "pre-push.scangate-backup"
+    theirs = 'echo "theirs: $*"; cat > "${0%/*}/../their-stdin"; exit 4\n'
+    _script(hooks / "pre-push.scangate-backup", theirs)
+
+    done = _run_hook(hooks, PUSH_LINES)
+    assert done.returncode == 4, done.stderr  # the set-aside hook's status
+    assert done.stdout == (
+        "gate: -m scangate hook pre-push origin /srv/my remote.git\n"
+        "theirs: origin /srv/my remote.git\n"
+    )
+    assert (base / "gate-stdin").read_text() == PUSH_LINES
+    assert (base / "their-stdin").read_text() == PUSH_LINES
+
+    (base / "their-stdin").unlink()
+    (base / "rc").write_text("3")
+    done = _run_hook(hooks, PUSH_LINES)
+    assert done.returncode == 3  # scangate's status; the other hook never ran
+    assert not (base / "their-stdin").exists()
+
+    (base / "rc").write_text("0")
+    (hooks / "pre-push.scangate-backup").chmod(0o644)  # git would not run it either
+    done = _run_hook(hooks, PUSH_LINES)
+    assert done.returncode == 0 and "theirs" not in done.stdout
+    assert (base / "gate-stdin").read_text() == PUSH_LINES
+
+
+def test_a_reinstall_chains_the_latest_set_aside_hook_and_never_a_scangate_hook(
+    tmp_path: Path,
+) -> None:
+    hooks = tmp_path / "hooks"
+    _script(hooks / "pre-push", "exit 0\n")
+    first = hook_install.install_hook(hooks, "/py", force=True)
+    assert first.chained == hooks / "pre-push.scangate-backup"
+    _script(hooks / "pre-push", "exit 5\n")  # something overwrote scangate's hook
+    second = hook_install.install_hook(hooks, "/py", force=True)
+    assert second.backup == second.chained == hooks / "pre-push.scangate-backup.1"
+    again = hook_install.install_hook(hooks, "/py", force=False)
+    assert again.backup is None and again.chained == second.chained
+    assert "/pre-push.scangate-backup.1 ;;" in again.path.read_text()
+
+    # A symlink to a scangate hook is foreign, but running it would gate twice (or loop).
+    ours = hook_install.install_hook(tmp_path / "ours", "/bin/true", force=False).path
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "pre-push").symlink_to(ours)
+    change = hook_install.install_hook(linked, "/bin/true", force=True)
+    assert change.backup == linked / "pre-push.scangate-backup" and change.chained is None
+    done = _run_hook(linked, PUSH_LINES)
+    assert done.returncode == 0, done.stderr
+
+
 # --- the CLI without Trivy ---------------------------------------------------------------------
 
 
@@ -585,7 +670,10 @@ def test_cli_install_refuses_a_foreign_hook_with_exit_2(clone: Clone) -> None:
     assert "--force" in done.stderr
     forced = gitrepo.run_scangate(["hook", "install", "--force"], cwd=clone.path, env=clone.env)
     assert forced.returncode == 0, forced.stderr
-    assert f"saved the previous hook as {theirs}.scangate-backup" in forced.stdout
+    assert forced.stdout == (
+        f"saved the previous hook as {theirs}.scangate-backup\n"
+        f"installed {theirs}; pre-push.scangate-backup is not executable, so it is not run\n"
+    )
     done = gitrepo.run_scangate(["hook", "uninstall"], cwd=clone.path, env=clone.env)
     assert done.returncode == 0
     assert theirs.read_text() == "#!/bin/sh\nexit 0\n"

@@ -35,11 +35,7 @@ ZERO = "0" * 40
 @pytest.fixture
 def clone(tmp_path: Path) -> Clone:
     """A work tree whose `origin` is an empty bare repo, with scangate's hook installed."""
-    env = gitrepo.git_env(tmp_path)
-    clone = gitrepo.make_clone(tmp_path, env)
-    done = gitrepo.run_scangate(["hook", "install"], cwd=clone.path, env=env)
-    assert done.returncode == 0, done.stderr
-    return clone
+    return gitrepo.hooked_clone(tmp_path, gitrepo.git_env(tmp_path))
 
 
 def rejected(push: subprocess.CompletedProcess[str]) -> bool:

@@ -33,9 +33,7 @@ def clone(tmp_path: Path) -> Clone:
             "GIT_CONFIG_VALUE_0": "always",
         },
     )
-    clone = gitrepo.make_clone(tmp_path, env)
-    done = gitrepo.run_scangate(["hook", "install"], cwd=clone.path, env=env)
-    assert done.returncode == 0, done.stderr
+    clone = gitrepo.hooked_clone(tmp_path, env)
     clone.commit("initial", {"README.md": README})
     assert clone.push("--no-verify", "origin", "main").returncode == 0
     return clone

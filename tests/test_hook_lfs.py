@@ -3,8 +3,10 @@ pre-push uploads its content to the remote's LFS storage. The hooks scan that co
 from the local LFS store and checked against the pointer, never the pointer alone.
 
 Real repositories with the real git-lfs (its clean filter writes the pointer and the object)
-and real `git push`es through the installed hook; the push is rejected before git-lfs would
-upload anything, so the bare remote needs no LFS server.
+and real `git push`es through the installed hook. A rejected push stops before git-lfs would
+upload anything; a clean one runs git-lfs's own pre-push (set aside by `hook install
+--force`, and chained), which uploads to a bare remote on a local path with git-lfs's
+built-in file transfer, so no LFS server is needed.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.skipif(
 
 def lfs_clone(tmp_path: Path, *, storage: str | None = None) -> Clone:
     """A clone with git-lfs's filters, `*.cfg` tracked, and scangate's pre-push hook (in
-    place of git-lfs's, which `git lfs install` writes)."""
+    front of git-lfs's, which `git lfs install` writes and the install sets aside)."""
     env = gitrepo.git_env(tmp_path)
     clone = gitrepo.make_clone(tmp_path, env)
     clone.git("lfs", "install", "--local")
@@ -125,3 +127,27 @@ def test_a_damaged_lfs_object_fails_the_push_closed(tmp_path: Path, fake_github_
     assert push.returncode != 0 and clone.remote_refs() == {}
     assert "prod.cfg: the Git LFS object " in push.stderr, output(push)
     assert "does not match its pointer" in push.stderr and "Traceback" not in push.stderr
+
+
+def test_a_clean_push_still_runs_git_lfs_and_uploads_the_objects(tmp_path: Path) -> None:
+    """Regression: `hook install --force` set git-lfs's pre-push aside and never ran it, so
+    a push sent the pointers and the remote never got the content."""
+    clone = lfs_clone(tmp_path)
+    backup = clone.path / ".git" / "hooks" / "pre-push.scangate-backup"
+    assert 'git lfs pre-push "$@"' in backup.read_text()
+    clone.commit("config", {"prod.cfg": "debug = false\n"})
+    stored = _object(clone, "prod.cfg")
+    push = gitrepo.git(
+        ["push", "origin", "main"],
+        cwd=clone.path,
+        env={**clone.env, "GIT_TRACE": "1"},
+        check=False,
+        timeout=300.0,
+    )
+    assert push.returncode == 0, output(push)
+    assert "PASS: 0 findings" in push.stdout
+    assert "git-lfs pre-push origin " in push.stderr
+    oid = stored.name
+    uploaded = clone.remote / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
+    assert uploaded.read_bytes() == b"debug = false\n"
+    assert clone.remote_refs()["refs/heads/main"] == clone.head()

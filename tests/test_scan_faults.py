@@ -12,7 +12,6 @@ import io
 import json
 import os
 import platform
-import pty
 import re
 import signal
 import subprocess
@@ -27,7 +26,7 @@ import pytest
 import responses
 
 from scangate import cli, trivy_install
-from tests.support import scanning
+from tests.support import scanning, terminal
 from tests.support.scanning import FakeTrivy, run_scangate
 
 OUTPUTS = ["--json", "result.json", "--raw-report", "raw.json"]
@@ -377,24 +376,7 @@ def run_with_stderr_on_a_tty(
     args: list[str], *, cwd: Path, env: dict[str, str]
 ) -> tuple[int, str, str]:
     """Run scangate with stderr on a pseudo-terminal: (exit code, stdout, what the tty got)."""
-    primary, secondary = pty.openpty()
-    with subprocess.Popen(
-        [str(scanning.SCANGATE), *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=secondary,
-    ) as child:  # fmt: skip
-        os.close(secondary)
-        received = b""
-        while True:
-            try:
-                chunk = os.read(primary, 65536)
-            except OSError:  # EIO: the child closed its end and everything was read
-                break
-            if not chunk:
-                break
-            received += chunk
-        out = child.stdout.read().decode() if child.stdout else ""
-        code = child.wait(timeout=60)
-    os.close(primary)
+    code, out, received = terminal.run_on_a_tty(args, cwd=cwd, env=env, stream="stderr")
     return code, out, received.decode()
 
 

@@ -110,20 +110,31 @@ def hook_install(
     force: Annotated[
         bool,
         typer.Option(
-            "--force", help="Replace a pre-push hook scangate did not write (it is kept aside)."
+            "--force",
+            help="Replace a pre-push hook scangate did not write: it is kept aside and run "
+            "after scangate's gate passes.",
         ),
     ] = False,
 ) -> None:
     """Write .git/hooks/pre-push (or core.hooksPath's), and the same in every initialized
     submodule: `git push` then runs `scangate hook pre-push` with this Python, and so does
     the push git runs in a submodule when it pushes submodules too. Run it again after adding
-    a submodule."""
+    a submodule. A hook set aside with --force (Git LFS's, say) still runs, after scangate's
+    gate passes, with the same arguments and input."""
     repo = _repo()
     dirs = hook_dirs([repo, *submodules(repo, env=os.environ)])
     for change in install_hooks(dirs, sys.executable, force=force):
         if change.backup is not None:
             _console.human(f"saved the previous hook as {plain(str(change.backup))}")
-        _console.human(f"installed {plain(str(change.path))}")
+        installed = f"installed {plain(str(change.path))}"
+        if change.chained is not None:
+            installed += (
+                f"; it runs {plain(change.chained.name)} after scangate's gate passes, "
+                "with the same arguments and input"
+            )
+        elif change.backup is not None:
+            installed += f"; {plain(change.backup.name)} is not executable, so it is not run"
+        _console.human(installed)
 
 
 @hook_app.command("uninstall")

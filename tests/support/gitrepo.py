@@ -142,3 +142,11 @@ def run_scangate(
         timeout=timeout,
         check=False,
     )
+
+
+def hooked_clone(tmp: Path, env: Mapping[str, str]) -> Clone:
+    """`make_clone` with scangate's pre-push hook installed by `scangate hook install`."""
+    clone = make_clone(tmp, env)
+    done = run_scangate(["hook", "install"], cwd=clone.path, env=env)
+    assert done.returncode == 0, done.stderr
+    return clone
