@@ -60,14 +60,15 @@ _MISCONFIG_ID = re.compile(r"^(?:AVD-)?([A-Z]+)-?(\d+)$")
 
 
 def canonical_id(kind: Kind | None, raw: str) -> str:
-    """One spelling per check: misconfig IDs `DS002`, `AVD-DS-0002` and `DS-0002` are one check.
+    """The ID a finding is shown with: the report's, trimmed, except that the misconfig IDs
+    `DS002`, `AVD-DS-0002` and `DS-0002` are one check, shown as `DS-0002`.
 
-    Trivy renamed its checks from `DS002`/`AVD-DS-0002` to `DS-0002` in 0.6x; allowlists and
-    baselines written against either spelling must keep matching.
+    Trivy renamed its checks from `DS002`/`AVD-DS-0002` to `DS-0002` in 0.6x; one spelling
+    keeps a check's SARIF rule and alerts across that upgrade. Every other ID keeps its case:
+    a GHSA ID's body is lower case (`GHSA-g98v-hv3f-hcfr`), as in its advisory URL. Allow
+    entries and baselines are compared case-blind (`match_key`).
     """
     text = raw.strip()
-    if kind is Kind.VULNERABILITY:
-        return text.upper()
     if kind in (None, Kind.MISCONFIGURATION):
         match = _MISCONFIG_ID.match(text.upper())
         if match:
@@ -199,7 +200,7 @@ class ScanRun:
 def assign_fingerprints(findings: list[Finding]) -> None:
     """Give every finding a stable fingerprint.
 
-    The fingerprint hashes kind, canonical id, target and the finding's identity (package,
+    The fingerprint hashes kind, id (`_hashed_id`), target and the finding's identity (package,
     misconfig message; for a secret, the digest of its value): never a line number, so
     inserting lines above a finding keeps it. A secret whose value could not be read hashes
     Trivy's masked line under another tag, so it never equals a value-based fingerprint.
@@ -212,9 +213,19 @@ def assign_fingerprints(findings: list[Finding]) -> None:
         if finding.kind is Kind.SECRET:
             digest = finding.secret_digest
             identity = f"value\x1f{digest}" if digest else f"masked\x1f{identity}"
-        key = "\x1f".join((finding.kind.value, finding.id, finding.target, identity))
+        key = "\x1f".join((finding.kind.value, _hashed_id(finding), finding.target, identity))
         occurrence = seen[key]
         seen[key] += 1
         if occurrence:
             key = f"{key}\x1f#{occurrence}"
         finding.fingerprint = hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _hashed_id(finding: Finding) -> str:
+    # A vulnerability ID is hashed upper-cased, as scangate showed it until it kept the
+    # report's case (issue 10), so baselines and GitHub alerts (partialFingerprints) made
+    # before keep matching. Not `match_key`: that would change every other kind's hash too
+    # (secret rule IDs such as `github-pat` are hashed as Trivy writes them).
+    if finding.kind is Kind.VULNERABILITY:
+        return finding.id.upper()
+    return finding.id

@@ -61,7 +61,11 @@ def fill(run: ScanRun, ref: str, *, image: bool, archive: bool) -> int:
         return 0
     if image:
         return _refingerprint(run, _fill_image(_pending(run.findings), Path(ref)))
-    return _refingerprint(run, fill_from_tree(run.findings, [Path(ref)]))
+    root = Path(ref)
+    # A scanned file's results are named by its base name: look in its directory.
+    return _refingerprint(
+        run, fill_from_tree(run.findings, [root.parent if root.is_file() else root])
+    )
 
 
 def fill_for_report(run: ScanRun, cwd: Path) -> int:
@@ -74,7 +78,10 @@ def fill_for_report(run: ScanRun, cwd: Path) -> int:
             if base is not None and (base.is_file() or (base / "index.json").is_file()):
                 return _refingerprint(run, _fill_image(_pending(run.findings), base))
             return 0
-        roots = [base, cwd] if base is not None and base.is_dir() else [cwd]
+        if base is not None and base.is_file():
+            roots = [base.parent, cwd]  # a scanned file: Targets are its base name
+        else:
+            roots = [base, cwd] if base is not None and base.is_dir() else [cwd]
     except OSError:  # a name too long for a path, say: nothing to read there
         roots = [cwd]
     return _refingerprint(run, fill_from_tree(run.findings, roots))

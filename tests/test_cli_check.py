@@ -193,10 +193,10 @@ def test_exit_2_without_a_report(tmp_path: Path) -> None:
         pytest.param(b"<html>502 Bad Gateway</html>", "not JSON", id="not-json"),
         pytest.param(b"[]", "top level is not an object", id="array"),
         pytest.param(b'{"SchemaVersion": 1, "Results": []}', "SchemaVersion is 1", id="schema-1"),
-        pytest.param(b'{"version": "2.1.0", "runs": []}', "SchemaVersion is missing", id="sarif"),
+        pytest.param(b'{"version": "2.1.0", "runs": []}', "a SARIF log", id="sarif"),
         pytest.param(
             b'{"bomFormat": "CycloneDX", "specVersion": "1.6"}',
-            "SchemaVersion is missing",
+            "a CycloneDX SBOM",
             id="cyclonedx",
         ),
     ],

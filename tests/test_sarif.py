@@ -11,8 +11,10 @@ targeted assertions.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import re
+import tarfile
 from collections.abc import Iterator
 from datetime import date
 from functools import cache
@@ -23,8 +25,10 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
+from scangate import secret_values
 from scangate.findings import Artifact, Severity
-from scangate.formats import escape, sarif, sarif_plan
+from scangate.formats import escape, sarif, sarif_locations, sarif_plan
+from scangate.formats.annotations import github_annotations
 from scangate.formats.sarif import FINGERPRINT_KEY, SarifFormat, SarifOptions
 from scangate.formats.sarif_locations import DockerfileRef, final_from_line, image_repository
 from scangate.formats.sarif_plan import MAX_RESULTS_PER_RUN
@@ -39,7 +43,7 @@ from tests.conftest import (
     make_fake_github_token,
     write_config_repo,
 )
-from tests.support import hostile, images, rendered, trivydb
+from tests.support import hostile, images, rendered, servers, trivydb
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 TODAY = date(2026, 3, 10)
@@ -497,9 +501,10 @@ def test_image_reference_with_registry_port_tag_and_digest(tmp_path: Path) -> No
     assert run["automationDetails"]["id"] == "scangate/image/registry.example:5000/team/api/"
     found = {r["ruleId"]: r for r in run["results"]}
     # An OS package at the image's path; an application package at its file in the image.
-    assert uri_of(found["CVE-2024-0001"]) == "image/registry.example%3A5000/team/api"
+    # The port's ":" is not in the first segment: RFC 3986 leaves it as it is.
+    assert uri_of(found["CVE-2024-0001"]) == "image/registry.example:5000/team/api"
     assert uri_of(found["CVE-2024-0002"]) == (
-        "image/registry.example%3A5000/team/api/"
+        "image/registry.example:5000/team/api/"
         "usr/lib/python3/dist-packages/requests-2.19.0.dist-info/METADATA"
     )
     assert "2.1" not in json.dumps(run["automationDetails"]) and "sha256" not in uris_of(run)
@@ -774,3 +779,151 @@ def test_report_text_never_passes_for_the_rules_or_results_placeholder(
         assert trivy["version"] == marker
         assert doc["runs"][0]["properties"]["trivyVersion"] == marker
         assert doc["runs"][0]["results"]
+
+
+# --- one scanned file, SBOM input, helm archives: locations at files that exist -------------
+
+
+def _run_trivy(scanner: TrivyScanner, command: str, cwd: Path, output: Path, *args: str,
+               scanners: str = "vuln", fmt: str = "json") -> Path:  # fmt: skip
+    argv = scanner.argv(command, scanners=scanners, fmt=fmt, output=output)
+    if command == "sbom":
+        argv.remove("--skip-check-update")  # `trivy sbom` has no such flag
+    servers.run([*argv, *args], timeout=120.0, cwd=cwd)
+    return output
+
+
+def _annotated_files(result: GateResult, source_root: Path) -> set[str]:
+    lines = github_annotations(result, source_root=source_root)
+    return {m.group(1) for m in map(re.compile(r"^::error file=([^,]*)").match, lines) if m}
+
+
+@pytest.fixture(scope="module")
+def single_file(trivy_scan: TrivyScanner, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`trivy fs config/creds.txt` (one file holding a fake token), run in its base."""
+    base = tmp_path_factory.mktemp("sarif-file")
+    (base / "config").mkdir()
+    (base / "config" / "creds.txt").write_text(f'GITHUB_TOKEN = "{make_fake_github_token()}"\n')
+    _run_trivy(trivy_scan, "fs", base, base / "file.json", "config/creds.txt", scanners="secret")
+    _run_trivy(trivy_scan, "fs", base, base / "dir.json", "config", scanners="secret")
+    return base
+
+
+def test_a_scanned_file_is_located_at_itself_as_the_same_scan_of_its_directory(
+    single_file: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    report = json.loads((single_file / "file.json").read_text())
+    # What Trivy writes for one file: the Target is the file's base name.
+    assert report["ArtifactName"] == "config/creds.txt"
+    assert [r["Target"] for r in report["Results"]] == ["creds.txt"]
+
+    monkeypatch.chdir(single_file)
+    by_dir, _, _ = render(gate(single_file / "dir.json"), source_root=single_file)
+    by_file, _, _ = render(gate(single_file / "file.json"), source_root=single_file)
+    assert uris_of(by_dir["runs"][0]) == {"config/creds.txt"}
+    (result,) = by_file["runs"][0]["results"]
+    assert uri_of(result) == "config/creds.txt"
+    assert region(result) == region(by_dir["runs"][0]["results"][0]) == (1, 1)
+    assert by_file["runs"][0]["automationDetails"]["id"] == "scangate/fs/config/creds.txt/"
+    assert _annotated_files(gate(single_file / "file.json"), single_file) == {"config/creds.txt"}
+
+    # The secret's value is read back from the file (its fingerprint digests the value).
+    run = to_scan_run(parse_report((single_file / "file.json").read_bytes(), "file.json"))
+    assert secret_values.fill_for_report(run, single_file) == 1
+
+    # The same report where the file does not exist: told by its Target, the same location.
+    monkeypatch.chdir(tmp_path)
+    elsewhere, _, _ = render(gate(single_file / "file.json"), source_root=tmp_path)
+    assert uris_of(elsewhere["runs"][0]) == {"config/creds.txt"}
+    assert _annotated_files(gate(single_file / "file.json"), tmp_path) == {"config/creds.txt"}
+    # ... while a directory report whose Targets are other names stays a directory.
+    dir_elsewhere, _, _ = render(gate(single_file / "dir.json"), source_root=tmp_path)
+    assert uris_of(dir_elsewhere["runs"][0]) == {"config/creds.txt"}
+
+
+@pytest.fixture(scope="module")
+def sbom_reports(trivy_scan: TrivyScanner, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real CycloneDX SBOMs (`trivy fs` of a project, `trivy image` of a Debian image) in
+    sboms/, and `trivy sbom` reports of each: sbom-fs.json, sbom-image.json."""
+    base = tmp_path_factory.mktemp("sarif-sbom")
+    trivydb.write_vulnerable_project(base / "project")
+    archive = images.write_docker_archive(base / "app.tar")
+    (base / "sboms").mkdir()
+    _run_trivy(trivy_scan, "fs", base, base / "sboms" / "x.cdx.json", "project", fmt="cyclonedx")
+    _run_trivy(trivy_scan, "image", base, base / "sboms" / "img.cdx.json", "--input",
+               str(archive), fmt="cyclonedx")  # fmt: skip
+    _run_trivy(trivy_scan, "sbom", base, base / "sbom-fs.json", "sboms/x.cdx.json")
+    _run_trivy(trivy_scan, "sbom", base, base / "sbom-image.json", "sboms/img.cdx.json")
+    return base
+
+
+@pytest.mark.parametrize("here", [True, False], ids=["sbom-here", "sbom-elsewhere"])
+def test_sbom_findings_are_located_at_the_sbom_file(
+    sbom_reports: Path, here: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fs_report = json.loads((sbom_reports / "sbom-fs.json").read_text())
+    image_report = json.loads((sbom_reports / "sbom-image.json").read_text())
+    assert {fs_report["ArtifactType"], image_report["ArtifactType"]} == {"cyclonedx"}
+    assert {r["Target"] for r in fs_report["Results"]} >= {"requirements.txt", "Cargo.lock"}
+    assert image_report["Results"][0]["Target"].startswith("sboms/img.cdx.json (debian ")
+
+    root = sbom_reports if here else tmp_path
+    monkeypatch.chdir(root)
+    result = gate(sbom_reports / "sbom-fs.json", sbom_reports / "sbom-image.json")
+    doc, text, _ = render(result, source_root=root)
+    by_category = {run["automationDetails"]["id"]: run for run in doc["runs"]}
+    assert set(by_category) == {"scangate/fs/sboms/x.cdx.json/", "scangate/fs/sboms/img.cdx.json/"}
+    assert uris_of(by_category["scangate/fs/sboms/x.cdx.json/"]) == {"sboms/x.cdx.json"}
+    assert uris_of(by_category["scangate/fs/sboms/img.cdx.json/"]) == {"sboms/img.cdx.json"}
+    assert all(r["results"] for r in doc["runs"])
+    assert "%20%28debian" not in text
+    assert _annotated_files(result, root) == {"sboms/x.cdx.json", "sboms/img.cdx.json"}
+
+
+def _helm_chart_archive(path: Path) -> Path:
+    """A packaged chart (`helm package` layout) whose pod template runs privileged."""
+    files = {
+        "testchart/Chart.yaml": "apiVersion: v2\nname: testchart\nversion: 0.1.0\n",
+        "testchart/templates/pod.yaml": (
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\nspec:\n  containers:\n"
+            '    - name: app\n      image: "nginx:1.25"\n'
+            "      securityContext:\n        privileged: true\n"
+        ),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as archive:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_a_helm_archive_keeps_the_colon_of_its_inner_path(
+    trivy_scan: TrivyScanner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _helm_chart_archive(tmp_path / "repo" / "charts" / "testchart.tgz")
+    _run_trivy(trivy_scan, "fs", tmp_path, tmp_path / "helm.json", "repo", scanners="misconfig")
+    targets = {r["Target"] for r in json.loads((tmp_path / "helm.json").read_text())["Results"]}
+    assert targets == {"charts/testchart.tgz:templates/pod.yaml"}
+    monkeypatch.chdir(tmp_path)
+    doc, _, _ = render(gate(tmp_path / "helm.json"), source_root=tmp_path / "repo")
+    assert uris_of(doc["runs"][0]) == {"charts/testchart.tgz:templates/pod.yaml"}
+    assert len(doc["runs"][0]["results"]) > 1
+
+
+@pytest.mark.parametrize(
+    ("path", "uri"),
+    [
+        ("charts/testchart.tgz:templates/pod.yaml", "charts/testchart.tgz:templates/pod.yaml"),
+        # A ":" in the first segment would read as a scheme (RFC 3986 section 4.2).
+        ("testchart.tgz:templates/pod.yaml", "testchart.tgz%3Atemplates/pod.yaml"),
+        ("a:b:c", "a%3Ab%3Ac"),
+        ("dir/it's (1) a+b=c;d,e!$&*@x.txt", "dir/it's%20(1)%20a+b=c;d,e!$&*@x.txt"),
+        ("100%/a#b?c[d]", "100%25/a%23b%3Fc%5Bd%5D"),
+        ("café/ü.txt", "caf%C3%A9/%C3%BC.txt"),
+    ],
+)
+def test_uris_encode_only_what_rfc_3986_requires(path: str, uri: str) -> None:
+    assert sarif_locations.uri_of(path) == uri

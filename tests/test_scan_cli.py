@@ -368,3 +368,77 @@ def test_explicit_trivy_is_used_and_its_version_checked(
         else:
             assert message in proc.stderr
             assert proc.stdout == ""
+
+
+def test_fs_scan_of_one_file_is_located_at_the_file(
+    tmp_path: Path, env: dict[str, str], cache: Path
+) -> None:
+    """Trivy scans a single file; so does `scan fs`, with the SARIF location, annotations and
+    policy (the file's directory) of a scan of that directory."""
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "creds.txt").write_text(f'GITHUB_TOKEN = "{scanning.fake_token()}"\n')
+    # The policy of the file's directory applies, as in a scan of that directory.
+    (config / ".scangate.yaml").write_text("fail-on: {secret: LOW}\n")
+    proc = run_scangate(
+        ["scan", "fs", "config/creds.txt", "--cache-dir", cache, "--offline",
+         "--scanners", "secret", "--json", "file.json", "--sarif", "file.sarif"],
+        cwd=tmp_path,
+        env={**env, "GITHUB_ACTIONS": "true"},
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "::error file=config/creds.txt,line=1," in proc.stdout + proc.stderr
+    result = load(tmp_path / "file.json")
+    assert findings_by_decision(result) == {"fail": {("secret", "github-pat")}}
+    sarif = load(tmp_path / "file.sarif")
+    (run,) = sarif["runs"]
+    (found,) = run["results"]
+    location = found["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "config/creds.txt"
+    assert location["region"]["startLine"] == 1
+    assert run["automationDetails"]["id"] == "scangate/fs/config/creds.txt/"
+
+    # The same secret found by a scan of the directory: same URI and fingerprint (the
+    # fingerprint digests the secret's value, read from the file in both cases).
+    proc = run_scangate(
+        ["scan", "fs", "config", "--cache-dir", cache, "--offline", "--scanners", "secret",
+         "--json", "dir.json", "--sarif", "dir.sarif"],
+        cwd=tmp_path,
+        env=env,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    (dir_found,) = load(tmp_path / "dir.sarif")["runs"][0]["results"]
+    assert dir_found["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == (
+        "config/creds.txt"
+    )
+    assert dir_found["partialFingerprints"] == found["partialFingerprints"]
+
+
+def test_fs_scan_of_a_missing_path_is_a_usage_error(tmp_path: Path, env: dict[str, str]) -> None:
+    proc = run_scangate(["scan", "fs", "nothing-here"], cwd=tmp_path, env=env)
+    assert proc.returncode == 2
+    assert "nothing-here: no such directory or file to scan" in proc.stderr
+
+
+def test_fs_scan_of_one_file_puts_inline_ignored_misconfigurations_under_the_policy(
+    tmp_path: Path, env: dict[str, str], cache: Path
+) -> None:
+    """A `#trivy:ignore` comment in a scanned file hides nothing from the gate, as in a
+    directory: the shadow scan runs over a copy of the file alone."""
+    (tmp_path / "k8s").mkdir()
+    (tmp_path / "k8s" / "pod.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\nspec:\n  containers:\n"
+        '    - name: app\n      image: "nginx:1.25"\n      securityContext:\n'
+        "        #trivy:ignore:KSV017\n        privileged: true\n"
+    )
+    proc = run_scangate(
+        ["scan", "fs", "k8s/pod.yaml", "--cache-dir", cache, "--offline",
+         "--scanners", "misconfig", "--json", "result.json"],
+        cwd=tmp_path,
+        env=env,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "without its inline ignores" in proc.stderr
+    privileged = [f for f in load(tmp_path / "result.json")["findings"] if f["id"] == "KSV-0017"]
+    assert [(f["decision"], f["location"]["path"]) for f in privileged] == [("fail", "pod.yaml")]
+    assert sorted(p.name for p in (tmp_path / "k8s").iterdir()) == ["pod.yaml"]

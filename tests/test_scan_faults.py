@@ -89,7 +89,7 @@ FAULTS: dict[str, tuple[dict[str, Any], list[str]]] = {
     ),
     "sarif": (
         {"write": json.dumps({"version": "2.1.0", "runs": []})},
-        ["SchemaVersion is missing"],
+        ["trivy fs repo output: a SARIF log, not a Trivy scan report"],
     ),
 }
 

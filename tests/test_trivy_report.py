@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from scangate.errors import ExitCode, ReportError
-from scangate.findings import Finding, Kind, Location, Severity, canonical_id
+from scangate.findings import Finding, Kind, Location, Severity, canonical_id, match_key
 from scangate.trivy_findings import to_scan_run
 from scangate.trivy_report import load_report, parse_report
 from tests.conftest import K8S_DEPLOYMENT, TrivyScanner, make_fake_github_token
@@ -392,8 +392,11 @@ def test_misconfig_id_spellings_are_one_check(spelling: str) -> None:
 
 @pytest.mark.parametrize("vuln_id", ["CVE-2021-44228", "GHSA-jfh8-c2jp-5v3q", "RUSTSEC-2021-0001"])
 def test_vulnerability_ids_are_not_rewritten(vuln_id: str) -> None:
-    assert canonical_id(Kind.VULNERABILITY, vuln_id.lower()) == vuln_id.upper()
+    # As the report spells them, case included (issue 10); compared case-blind.
+    assert canonical_id(Kind.VULNERABILITY, f" {vuln_id}\n") == vuln_id
+    assert canonical_id(Kind.VULNERABILITY, vuln_id.lower()) == vuln_id.lower()
     assert canonical_id(None, vuln_id) == vuln_id
+    assert match_key(vuln_id.lower()) == match_key(vuln_id.upper()) == vuln_id.upper()
 
 
 # --- malformed input -------------------------------------------------------------------------
@@ -424,13 +427,19 @@ VALID = json.dumps({"SchemaVersion": 2, "ArtifactName": "x", "Results": []}).enc
         pytest.param(
             b'{"$schema": "https://json.schemastore.org/sarif-2.1.0.json", '
             b'"version": "2.1.0", "runs": []}',
-            "SchemaVersion is missing",
+            "a SARIF log, not a Trivy scan report",
             id="sarif",
         ),
         pytest.param(
             b'{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": []}',
-            "SchemaVersion is missing",
+            "a CycloneDX SBOM, not a Trivy scan report",
             id="cyclonedx",
+        ),
+        pytest.param(b'{"Target": "x"}', "SchemaVersion is missing", id="no-schema"),
+        pytest.param(
+            b'{"SchemaVersion": 2, "ClusterName": "kind"}',
+            "a Trivy Kubernetes report (ClusterName)",
+            id="k8s-clean-cluster",
         ),
         pytest.param(
             b'{"SchemaVersion": 2, "Results": {"Target": "x"}}',
@@ -460,12 +469,14 @@ def test_unreadable_reports_are_one_line_report_errors(data: bytes, expected: st
     assert caught.value.exit_code is ExitCode.SCANNER
 
 
-@pytest.mark.parametrize("fmt", ["sarif", "cyclonedx"])
+@pytest.mark.parametrize(
+    ("fmt", "named"), [("sarif", "a SARIF log"), ("cyclonedx", "a CycloneDX SBOM")]
+)
 def test_real_sarif_and_cyclonedx_are_refused(
-    trivy_scan: TrivyScanner, vuln_project: Path, tmp_path: Path, fmt: str
+    trivy_scan: TrivyScanner, vuln_project: Path, tmp_path: Path, fmt: str, named: str
 ) -> None:
     output = trivy_scan.fs(vuln_project, tmp_path / f"r.{fmt}.json", fmt=fmt)
-    with pytest.raises(ReportError, match=r"SchemaVersion is missing \(SARIF, CycloneDX"):
+    with pytest.raises(ReportError, match=f"{named}, not a Trivy scan report"):
         load_report(output)
 
 

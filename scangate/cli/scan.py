@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -273,7 +274,15 @@ def _inline_ignores(
         return result.run
 
     with tempfile.TemporaryDirectory(prefix="scangate-inline-") as work:
-        inline_ignores.apply(outcome.run, Path(target.ref), scan_shadow, Path(work))
+        root = Path(target.ref)
+        if root.is_file():
+            # One file: its results are named by its base name, as in a scan of a directory
+            # holding only it, so the comments are searched (and neutralised) in such a copy.
+            alone = Path(work) / "file"
+            alone.mkdir()
+            shutil.copyfile(root, alone / root.name)
+            root = alone
+        inline_ignores.apply(outcome.run, root, scan_shadow, Path(work))
 
 
 def raw_reports(raw_report: Path | None, outcomes: list[ScanOutcome]) -> list[Output]:
@@ -321,20 +330,24 @@ def _refuse_dash(what: str, value: str, fix: str) -> None:
 @with_options(GATE_OPTIONS, SCAN_OPTIONS)
 def scan_fs(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(path_type=str, help="The directory to scan.")] = Path(),
+    path: Annotated[
+        Path, typer.Argument(path_type=str, help="The directory (or one file) to scan.")
+    ] = Path(),
     **options: Any,
 ) -> None:
-    """Scan a directory for vulnerabilities, misconfigurations and secrets in one Trivy run,
-    then gate the findings with the policy."""
+    """Scan a directory or a file for vulnerabilities, misconfigurations and secrets in one
+    Trivy run, then gate the findings with the policy."""
     # `path_type=str` hands over the text as typed: Path("./-name") is Path("-name"), which
     # would lose the `./` that makes such a name safe.
     typed = str(path)
     _refuse_dash("PATH", typed, f"write ./{typed}")
     path = Path(typed)
-    if not path.is_dir():
-        raise UsageError(f"{path}: no such directory to scan")
+    if not path.is_dir() and not path.is_file():
+        raise UsageError(f"{path}: no such directory or file to scan")
     target = Target("fs", str(path.resolve()), name=str(path))
-    scan_and_gate([target], path, ctx.params)
+    # A file is scanned as Trivy scans it (its results' Target is its base name); the policy
+    # and ignore files are those of its directory, as for a scan of that directory.
+    scan_and_gate([target], path if path.is_dir() else path.parent, ctx.params)
 
 
 @scan_app.command("image")

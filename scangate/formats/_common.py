@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import posixpath
-from pathlib import Path, PurePath
+from collections.abc import Iterable
+from pathlib import Path, PurePath, PurePosixPath
 
 from scangate.findings import Artifact, Finding, Kind, Location
 from scangate.gate import Decided, Decision
@@ -47,6 +48,12 @@ def is_image_artifact(artifact: Artifact) -> bool:
     return artifact.type in IMAGE_ARTIFACT_TYPES
 
 
+# Trivy's ArtifactType for an SBOM given to `trivy sbom`: its findings are located at the
+# SBOM file, as Trivy's own SARIF does; their Targets ("Java", "x.cdx.json (debian 10.2)")
+# name no file.
+SBOM_ARTIFACT_TYPES = frozenset({"cyclonedx", "spdx"})
+
+
 def scanned_dir(artifact: Artifact, source_root: Path, cwd: Path | None = None) -> str:
     """The scanned directory of a filesystem/repository artifact, relative to `source_root`.
 
@@ -54,17 +61,57 @@ def scanned_dir(artifact: Artifact, source_root: Path, cwd: Path | None = None) 
     (default: the current directory). A directory outside the root (a temp checkout, a report
     from another machine), a remote repository URL or an empty name also give ".": the scanned
     directory then stands for the repository root, and its findings' paths are kept as Trivy
-    wrote them, relative to it.
+    wrote them, relative to it. (For a scanned file, see `scanned_file`.)
+    """
+    inside = _inside_root(artifact.name, source_root, cwd)
+    return inside if inside is not None else "."
+
+
+def scanned_file(
+    artifact: Artifact, targets: Iterable[str], source_root: Path, cwd: Path | None = None
+) -> str | None:
+    """The repository path of the one file a run scanned, or None for a directory.
+
+    A file is an SBOM (`trivy sbom`) or a file given to `trivy fs`: a name that is a file here,
+    or, for a report from elsewhere (the name does not exist here), a report whose every
+    Target is the name's base name, which is how Trivy names the results of a single file
+    (`trivy fs config/creds.txt` gives Target `creds.txt`). A file outside the root is named
+    by its base name, as Trivy wrote it.
     """
     name = artifact.name.strip()
-    if not name or "://" in name or name.startswith("git@"):
-        return "."
+    if not name or "://" in name or name.startswith("git@") or is_image_artifact(artifact):
+        return None
+    base_name = PurePosixPath(name.replace("\\", "/").rstrip("/")).name
+    if not base_name or base_name in (".", ".."):
+        return None
+    if artifact.type not in SBOM_ARTIFACT_TYPES:
+        local = (cwd if cwd is not None else Path.cwd()) / name
+        try:
+            exists, is_file = local.exists(), local.is_file()
+        except (OSError, ValueError):  # a name the OS cannot take: not a file here
+            exists = is_file = False
+        if exists and not is_file:
+            return None
+        if not exists:
+            seen = set(targets)
+            if seen != {base_name}:
+                return None
+    inside = _inside_root(name, source_root, cwd)
+    return inside if inside is not None and inside != "." else base_name
+
+
+def _inside_root(name: str, source_root: Path, cwd: Path | None) -> str | None:
+    """`name` relative to `source_root` (posix, "." for the root), or None when it is not
+    a local path inside the root."""
+    name = name.strip()
+    if not name or "://" in name or name.startswith("git@") or "\x00" in name:
+        return None
     base = cwd if cwd is not None else Path.cwd()
     # realpath on both sides: /tmp -> /private/tmp style links must not make a path "outside".
     scanned = os.path.realpath(base / name)
     root = os.path.realpath(base / source_root)
     if scanned != root and not scanned.startswith(root.rstrip(os.sep) + os.sep):
-        return "."
+        return None
     relative = os.path.relpath(scanned, root)
     return PurePath(relative).as_posix() if relative != "." else "."
 
@@ -80,10 +127,16 @@ def repository_path(scanned: str, path: str) -> str:
     return joined
 
 
-def repository_location(finding: Finding, scanned: str) -> Location | None:
+def repository_location(finding: Finding, scanned: str, file: str | None = None) -> Location | None:
     """The finding's place in the repository (for a filesystem artifact scanned at `scanned`),
-    or None when Trivy gave no file (OS packages)."""
+    or None when Trivy gave no file (OS packages). With `file` (the run scanned one file, see
+    `scanned_file`), every finding is in that file: at its lines for a scanned file, at none
+    for an SBOM (whose lines say nothing about the SBOM file)."""
     loc = finding.location
+    if file is not None:
+        if loc is None or finding.target != PurePosixPath(file).name:
+            return Location(file)
+        return Location(file, loc.start_line, loc.end_line)
     if loc is None or not loc.path:
         return None
     return Location(repository_path(scanned, loc.path), loc.start_line, loc.end_line)

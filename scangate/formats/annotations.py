@@ -18,6 +18,7 @@ from scangate.formats._common import (
     is_image_artifact,
     repository_location,
     scanned_dir,
+    scanned_file,
     sort_key,
 )
 from scangate.formats.escape import workflow_data, workflow_property
@@ -46,11 +47,13 @@ def github_annotations(
             failing += sum(1 for d in run.decided if d.decision is Decision.FAIL)
             continue
         scanned = scanned_dir(run.run.artifact, source_root)
+        targets = (f.target for f in run.run.findings)
+        file = scanned_file(run.run.artifact, targets, source_root)
         for d in run.decided:
             if d.decision is not Decision.FAIL:
                 continue
             failing += 1
-            loc = repository_location(d.finding, scanned)
+            loc = repository_location(d.finding, scanned, file)
             if loc is not None:
                 located.append((d, loc))
     located.sort(key=lambda pair: sort_key(pair[0]))

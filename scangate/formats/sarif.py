@@ -7,7 +7,8 @@ stable from run to run, with one module per part:
 * `sarif_plan`: the runs (one per scanned target) and the results each keeps, within GitHub's
   limits of 25,000 results per run and 20 runs per file;
 * `sarif_locations`: each run's category and each result's file and line;
-* `sarif_rules`: one rule per finding id, with level, help, `security-severity` and precision;
+* `sarif_rules`: one rule per finding id (case-blind), with level, help, `security-severity`
+  and precision;
 * `sarif_json`: the serializer.
 
 Here: the log, its runs, rules and results as sarif-om objects. A result has a level from the
@@ -97,9 +98,14 @@ _PLACEHOLDER = '"@@scangate:{nonce}:(rules|results):(\\d+)@@"'
 class _Rule:
     index: int
     kind: Kind
-    finding: Finding
+    finding: Finding  # the first of the rule's results: its ID spelling names the rule
     severity: Severity
     score: str
+    id: str = ""  # set once every rule of the run is known (see `_rule_id`)
+
+
+# Rules are keyed by kind and case-blind ID.
+_RuleKey = tuple[Kind, str]
 
 
 class SarifFormat:
@@ -214,7 +220,7 @@ class SarifFormat:
 
     def _pieces(self, skeleton: str, runs: list[PlannedRun]) -> Iterator[str]:
         position = 0
-        rules: dict[tuple[Kind, str], _Rule] = {}
+        rules: dict[_RuleKey, _Rule] = {}
         placeholder = re.compile(_PLACEHOLDER.format(nonce=self._nonce))
         for match in placeholder.finditer(skeleton):
             yield skeleton[position : match.start()]
@@ -224,9 +230,7 @@ class SarifFormat:
             run = runs[int(match.group(2))]
             if match.group(1) == "rules":
                 rules = self._rules(run)
-                lines = (
-                    LINE_ENCODER.encode(self._rule(rule_id, r)) for rule_id, r in _ordered(rules)
-                )
+                lines = (LINE_ENCODER.encode(self._rule(r)) for r in rules.values())
             else:
                 lines = (LINE_ENCODER.encode(self._result(d, run, rules)) for d in run.decided)
             yield from array_lines(lines, indent)
@@ -235,22 +239,30 @@ class SarifFormat:
 
     # -- rules --
 
-    def _rules(self, run: PlannedRun) -> dict[tuple[Kind, str], _Rule]:
-        """One rule per (kind, id), indexed in first-use order; the most severe finding
-        (results come most severe first) gives its severity and security-severity."""
-        rules: dict[tuple[Kind, str], _Rule] = {}
+    def _rules(self, run: PlannedRun) -> dict[_RuleKey, _Rule]:
+        """One rule per kind and case-blind id, indexed in first-use order; the most severe
+        finding (results come most severe first) gives its severity, security-severity and
+        the id's spelling.
+
+        Case-blind because `GHSA-abc` and `GHSA-ABC` (reports of two tools or Trivy versions)
+        are one advisory: two rules whose ids differ only in case would be two alerts on
+        GitHub for one thing, and a rule id repeated within a run is a conflict there.
+        """
+        rules: dict[_RuleKey, _Rule] = {}
         for d in run.decided:
             f = d.finding
-            key = (f.kind, f.id)
+            key = _rule_key(f)
             rule = rules.get(key)
             score = security_severity(f.severity, f.cvss_score)
             if rule is None:
                 rules[key] = _Rule(len(rules), f.kind, f, f.severity, score)
             elif f.severity is rule.severity and float(score) > float(rule.score):
                 rule.score = score
+        for (kind, ident), rule in rules.items():
+            rule.id = _rule_id(kind, ident, rule.finding.id, rules)
         return rules
 
-    def _rule(self, rule_id: str, rule: _Rule) -> Any:
+    def _rule(self, rule: _Rule) -> Any:
         f = rule.finding
         title = clip_text(" ".join((f.title or f.id).split()))
         description = clip_text(f.description.strip())
@@ -259,7 +271,7 @@ class SarifFormat:
         tags = ["security", f.kind.value, rule.severity.value][:MAX_TAGS_PER_RULE]
         help_text, help_markdown = rule_help(f, title, why, url)
         return om.ReportingDescriptor(
-            id=rule_id,
+            id=rule.id,
             short_description=om.MultiformatMessageString(text=title),
             full_description=om.MultiformatMessageString(text=why or title),
             help=om.MultiformatMessageString(text=help_text, markdown=help_markdown),
@@ -274,9 +286,9 @@ class SarifFormat:
 
     # -- results --
 
-    def _result(self, d: Decided, run: PlannedRun, rules: dict[tuple[Kind, str], _Rule]) -> Any:
+    def _result(self, d: Decided, run: PlannedRun, rules: dict[_RuleKey, _Rule]) -> Any:
         f = d.finding
-        rule = rules[(f.kind, f.id)]
+        rule = rules[_rule_key(f)]
         uri, start, end, elsewhere = self._where(f, run)
         key = (uri, start, end)
         locations = run.locations.get(key)
@@ -294,7 +306,7 @@ class SarifFormat:
         if d.decision is Decision.ALLOWED:
             suppressions = [om.Suppression(kind="external", justification=d.reason)]
         return om.Result(
-            rule_id=_rule_id(f.kind, f.id, rules),
+            rule_id=rule.id,
             rule_index=rule.index,
             level=LEVELS[f.severity],
             message=om.Message(text=_message(d, run, elsewhere)),
@@ -312,8 +324,9 @@ class SarifFormat:
             path = inner or f.target
             uri = run.uris.get(path)
             if uri is None:
-                uri = run.uris[path] = uri_of(repository_path(run.scanned, path))
-            if loc is None:
+                where = run.file or repository_path(run.scanned, path)
+                uri = run.uris[path] = uri_of(where)
+            if loc is None or (run.file is not None and f.target != run.file_name):
                 return uri, 1, 0, None
             return uri, line_of(loc.start_line), line_of(loc.end_line), None
         dockerfile = self.options.dockerfile
@@ -330,17 +343,17 @@ class SarifFormat:
         )
 
 
-def _ordered(rules: dict[tuple[Kind, str], _Rule]) -> Iterator[tuple[str, _Rule]]:
-    for (kind, ident), rule in rules.items():
-        yield _rule_id(kind, ident, rules), rule
+def _rule_key(f: Finding) -> _RuleKey:
+    return (f.kind, f.id.upper())
 
 
-def _rule_id(kind: Kind, ident: str, rules: dict[tuple[Kind, str], _Rule]) -> str:
-    # The plain id (CVE-..., DS-0002, github-pat, MIT); a license is prefixed only when a
-    # finding of another kind has the same id in the run, which no real id does.
-    if kind is Kind.LICENSE and any((k, ident) in rules for k in Kind if k is not kind):
-        return f"license/{ident}"
-    return ident
+def _rule_id(kind: Kind, key: str, spelling: str, rules: dict[_RuleKey, _Rule]) -> str:
+    # The plain id as its first result spells it (CVE-..., GHSA-g98v-hv3f-hcfr, DS-0002,
+    # github-pat, MIT); a license is prefixed only when a finding of another kind has the
+    # same id in the run, which no real id does.
+    if kind is Kind.LICENSE and any((k, key) in rules for k in Kind if k is not kind):
+        return f"license/{spelling}"
+    return spelling
 
 
 def _fallback_fingerprint(f: Finding) -> str:

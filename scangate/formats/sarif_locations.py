@@ -2,9 +2,11 @@
 
 * Categories (`automationDetails.id`): `scangate/fs/<path>` for a directory, the scanned
   directory relative to the repository root ("." for the root itself and for a directory
-  outside it); `scangate/image/<repository>` for an image, without tag or digest
-  (`image_repository`); always with a trailing "/" (`automation_id`).
-* Locations: URIs relative to the repository root (`uri_of`), lines from 1 (`line_of`), and for
+  outside it), or for one scanned file (`_common.scanned_file`) that file's path;
+  `scangate/image/<repository>` for an image, without tag or digest (`image_repository`);
+  always with a trailing "/" (`automation_id`).
+* Locations: URIs relative to the repository root (`uri_of`), lines from 1 (`line_of`); for a
+  run that scanned one file (a file given to `trivy fs`, an SBOM) that file; and for
   image findings the final FROM of the Dockerfile the image is built from (`DockerfileRef`).
 """
 
@@ -150,11 +152,12 @@ def _joined(match: re.Match[str]) -> str:
     return f"{host}/{match.group('path')}" if host else match.group("path")
 
 
-def default_category(artifact: Artifact, source_root: Path) -> str:
-    """`scangate/fs/<path>` or `scangate/image/<repository>` (see the module docstring)."""
+def default_category(artifact: Artifact, source_root: Path, file: str | None = None) -> str:
+    """`scangate/fs/<path>` or `scangate/image/<repository>` (see the module docstring);
+    `file` is the one file the run scanned (`_common.scanned_file`), if any."""
     if is_image_artifact(artifact):
         return f"{CATEGORY_PREFIX}/image/{image_repository(artifact)}"
-    return f"{CATEGORY_PREFIX}/fs/{scanned_dir(artifact, source_root)}"
+    return f"{CATEGORY_PREFIX}/fs/{file or scanned_dir(artifact, source_root)}"
 
 
 def automation_id(category: str) -> str:
@@ -164,10 +167,18 @@ def automation_id(category: str) -> str:
     return category if category.endswith("/") else f"{category}/"
 
 
+# RFC 3986 pchar: unreserved (kept by `quote`), sub-delims, ":" and "@"; "/" separates.
+_PATH_SAFE = "/!$&'()*+,;=:@"
+
+
 def uri_of(path: str) -> str:
-    """A relative URI reference: percent-encoded, "/" kept (a ":" in the first segment
-    would otherwise read as a scheme)."""
-    return quote(path, safe="/")
+    """A relative URI reference: only what RFC 3986 requires percent-encoded (`%`, spaces,
+    `#`, `?`, non-ASCII, ...), so `chart.tgz:templates/pod.yaml` keeps its ":". A ":" in the
+    first segment would read as a scheme (RFC 3986 section 4.2), so there, and only there, it
+    is encoded: `a:b/c` becomes `a%3Ab/c`."""
+    uri = quote(path, safe=_PATH_SAFE)
+    first, slash, rest = uri.partition("/")
+    return f"{first.replace(':', '%3A')}{slash}{rest}" if ":" in first else uri
 
 
 def line_of(number: int | None) -> int:

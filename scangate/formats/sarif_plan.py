@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from scangate.findings import Artifact, Severity
-from scangate.formats._common import is_image_artifact, scanned_dir
+from scangate.formats._common import is_image_artifact, scanned_dir, scanned_file
 from scangate.formats.sarif_locations import CATEGORY_PREFIX, default_category, image_repository
 from scangate.gate import Decided, Decision, GateResult
 
@@ -37,6 +37,10 @@ class PlannedRun:
     artifact: Artifact
     image: bool
     scanned: str
+    # The one file the run scanned (a file given to `trivy fs`, an SBOM): every result's URI.
+    file: str | None
+    # Its base name: the Target of a scanned file's results (an SBOM's name none).
+    file_name: str | None = None
     decided: list[Decided] = field(default_factory=list)
     fingerprints: set[str] = field(default_factory=set)
     considered: int = 0
@@ -53,12 +57,16 @@ def plan(result: GateResult, opts: SarifOptions, limit: int, notes: list[str]) -
     for run_result in result.runs:
         artifact = run_result.run.artifact
         image = is_image_artifact(artifact)
-        category = default_category(artifact, opts.source_root)
+        targets = (f.target for f in run_result.run.findings)
+        file = None if image else scanned_file(artifact, targets, opts.source_root)
+        category = default_category(artifact, opts.source_root, file)
         run = by_category.get(category)
         if run is None:
             scanned = "." if image else scanned_dir(artifact, opts.source_root)
-            target = image_repository(artifact) if image else scanned
-            run = by_category[category] = PlannedRun(category, target, artifact, image, scanned)
+            target = image_repository(artifact) if image else file or scanned
+            run = by_category[category] = PlannedRun(
+                category, target, artifact, image, scanned, file, file and file.rsplit("/", 1)[-1]
+            )
         # Two reports of one target (say, one per scanner) are one run: GitHub rejects
         # two runs of one tool with the same category in one upload.
         for d in run_result.decided:

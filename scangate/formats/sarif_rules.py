@@ -106,9 +106,10 @@ def help_uri(f: Finding) -> str:
     reference, the advisory page for the ID, else Trivy's docs for the kind."""
     candidates = [f.primary_url or "", *f.references]
     if f.kind is Kind.VULNERABILITY:
-        if f.id.startswith("CVE-"):
+        upper = f.id.upper()  # f.id is as reported: `GHSA-g98v-hv3f-hcfr`, the URL's spelling
+        if upper.startswith("CVE-"):
             candidates.append(f"https://avd.aquasec.com/nvd/{f.id.lower()}")
-        if f.id.startswith("GHSA-"):
+        if upper.startswith("GHSA-"):
             candidates.append(f"https://github.com/advisories/{f.id}")
     if f.kind is Kind.MISCONFIGURATION and re.fullmatch(r"[A-Z]+-\d+", f.id):
         candidates.append(f"https://avd.aquasec.com/misconfig/{f.id.lower()}")
