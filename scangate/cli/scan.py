@@ -230,21 +230,24 @@ def run_scans(
     binary = find_trivy(args.trivy, options.cache_dir, no_install=args.no_install)
     outcomes = []
     for target in targets:
-        with Progress(target.label, quiet=quiet) as progress:
-            outcome = scan(
-                binary.path,
-                target,
-                options,
-                environ=os.environ,
-                now=datetime.now(UTC),
-                heartbeat=progress.tick,
-            )
-        progress.done(outcome.duration)
+        outcome = _scan_with_progress(binary.path, target, options, quiet=quiet)
         for message in outcome.warnings:
             warn(message)
         _inline_ignores(binary.path, target, options, outcome, quiet=quiet)
         outcomes.append(outcome)
     return outcomes
+
+
+def _scan_with_progress(
+    trivy: Path, target: Target, options: ScanOptions, *, quiet: bool
+) -> ScanOutcome:
+    with Progress(target.label, quiet=quiet) as progress:
+        outcome = scan(
+            trivy, target, options, environ=os.environ, now=datetime.now(UTC),
+            heartbeat=progress.tick,
+        )  # fmt: skip
+    progress.done(outcome.duration)
+    return outcome
 
 
 def _inline_ignores(
@@ -261,17 +264,7 @@ def _inline_ignores(
 
     def scan_shadow(root: Path) -> ScanRun:
         shadow = Target("fs", str(root), name=f"{target.display} without its inline ignores")
-        with Progress(shadow.label, quiet=quiet) as progress:
-            result = scan(
-                trivy,
-                shadow,
-                shadow_options,
-                environ=os.environ,
-                now=datetime.now(UTC),
-                heartbeat=progress.tick,
-            )
-        progress.done(result.duration)
-        return result.run
+        return _scan_with_progress(trivy, shadow, shadow_options, quiet=quiet).run
 
     with tempfile.TemporaryDirectory(prefix="scangate-inline-") as work:
         root = Path(target.ref)
