@@ -326,3 +326,22 @@ def test_check_reads_the_values_beside_the_report_and_fails_closed_without_them(
     err = capsys.readouterr().err
     assert "3 secret(s) not recorded" in err and "could not be read" in err
     assert not any(e["kind"] == "secret" for e in json.loads(baseline.read_text())["findings"])
+
+
+def test_the_baseline_path_is_printed_escaped(
+    capsys: pytest.CaptureFixture[str],
+    trivy_scan: TrivyScanner,
+    tmp_path: Path,
+    fake_github_token: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = write_config_repo(tmp_path / "repo", fake_github_token)
+    report = trivy_scan.fs(repo, tmp_path / "report.json", scanners="misconfig,secret")
+    monkeypatch.chdir(tmp_path)
+    baseline = tmp_path / "b\x1b]0;owned\x07\n::add-mask::x.json"
+    assert run(["baseline", "create", "--output", str(baseline), "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert not any(line.lstrip().startswith("::add-mask::") for line in out.splitlines())
+    assert "b\\x1b]0;owned\\x07\\n::add-mask::x.json: recorded" in out
+    assert baseline.is_file()

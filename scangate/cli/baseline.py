@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from scangate import baseline as baseline_file
+from scangate.cli import _console
 from scangate.cli._app import baseline_app
 from scangate.cli._common import warn, write_atomic
 from scangate.cli._options import TRIVY_OPTIONS, with_options
@@ -16,6 +17,7 @@ from scangate.cli.check import read_runs
 from scangate.cli.scan import RUN_OPTIONS, ScanArgs, run_scans
 from scangate.errors import UsageError
 from scangate.findings import ScanRun
+from scangate.formats.escape import plain
 from scangate.trivy_run import Target
 
 OutputOpt = Annotated[
@@ -91,7 +93,7 @@ def baseline_create(
         )
     runs = _current_runs(ctx, path, report)
     recorded = _record(runs, output)
-    typer.echo(f"{output}: recorded {len(recorded.entries)} findings")
+    _console.human(f"{plain(str(output))}: recorded {len(recorded.entries)} findings")
 
 
 @baseline_app.command("update")
@@ -111,6 +113,7 @@ def baseline_update(
     recorded = _record(runs, output)
     added = len(recorded.keys - old)
     removed = len(old - recorded.keys)
-    typer.echo(
-        f"{output}: {len(recorded.entries)} findings ({added} added, {removed} no longer found)"
+    _console.human(
+        f"{plain(str(output))}: {len(recorded.entries)} findings "
+        f"({added} added, {removed} no longer found)"
     )
