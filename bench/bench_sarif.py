@@ -39,7 +39,7 @@ import gc, json, sys, time
 from datetime import date
 from pathlib import Path
 gc.disable()  # as the CLI does
-from scangate.formats.sarif import SarifFormat, SarifOptions
+from scangate.formats.sarif.writer import SarifFormat, SarifOptions
 from scangate.gate import evaluate
 from scangate.policy import load_policy
 from scangate.trivy_findings import to_scan_run

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from scangate.cli import _console, run
-from scangate.cli._common import warn
+from scangate.cli._console import warning as warn
 from scangate.cli._options import OutputFormat
 from tests.support import hostile, rendered, scanning, terminal, workflow_commands
 from tests.test_sarif import check as check_sarif

@@ -27,12 +27,15 @@ import pytest
 
 from scangate import secret_values
 from scangate.findings import Artifact, Severity
-from scangate.formats import escape, sarif, sarif_locations, sarif_plan
+from scangate.formats import escape
 from scangate.formats.annotations import github_annotations
-from scangate.formats.sarif import FINGERPRINT_KEY, SarifFormat, SarifOptions
-from scangate.formats.sarif_locations import DockerfileRef, final_from_line, image_repository
-from scangate.formats.sarif_plan import MAX_RESULTS_PER_RUN
-from scangate.formats.sarif_rules import DEFAULT_SECURITY_SEVERITY, security_severity
+from scangate.formats.sarif import limits as sarif_plan
+from scangate.formats.sarif import locations as sarif_locations
+from scangate.formats.sarif import writer as sarif
+from scangate.formats.sarif.limits import MAX_RESULTS_PER_RUN
+from scangate.formats.sarif.locations import DockerfileRef, final_from_line, image_repository
+from scangate.formats.sarif.rules import DEFAULT_SECURITY_SEVERITY, security_severity
+from scangate.formats.sarif.writer import FINGERPRINT_KEY, SarifFormat, SarifOptions
 from scangate.gate import GateResult, evaluate
 from scangate.policy import load_policy
 from scangate.trivy_findings import to_scan_run

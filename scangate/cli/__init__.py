@@ -2,7 +2,8 @@
 
 The only layer that prints, reads the environment, writes output files and chooses the exit
 code. Every `ScangateError` is caught once, in `run`, and mapped to its documented exit code.
-One module per command group; `_common` holds the options and steps they share.
+One module per command group; what they share: `_options` (the flags), `_gate_step` (decide
+and report), `_trivy_binary` (find or install Trivy), `_outputs` (files), `_console` (printing).
 """
 
 from __future__ import annotations

@@ -16,10 +16,12 @@ from typing import Any
 
 from scangate import baseline as baseline_file
 from scangate.cli import _console
-from scangate.cli._common import GateArgs, cache_dir, report, warn
+from scangate.cli._console import warning as warn
+from scangate.cli._gate_step import GateArgs, report
 from scangate.cli._options import (
     OutputFormat,
 )
+from scangate.cli._trivy_binary import cache_dir
 from scangate.cli.scan import (
     ScanArgs,
     run_scans,

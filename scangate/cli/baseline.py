@@ -10,9 +10,9 @@ import typer
 from scangate import baseline as baseline_file
 from scangate.cli import _console
 from scangate.cli._app import baseline_app
-from scangate.cli._common import warn, write_atomic
+from scangate.cli._console import warning as warn
 from scangate.cli._options import TRIVY_OPTIONS, with_options
-from scangate.cli._outputs import check_writable
+from scangate.cli._outputs import check_writable, write_atomic
 from scangate.cli.check import read_runs
 from scangate.cli.scan import RUN_OPTIONS, ScanArgs, run_scans
 from scangate.errors import UsageError

@@ -13,7 +13,7 @@ import yaml
 from scangate import secret_values
 from scangate.cli import _console
 from scangate.cli._app import app, policy_app
-from scangate.cli._common import GateArgs, report
+from scangate.cli._gate_step import GateArgs, report
 from scangate.cli._options import GATE_OPTIONS, IgnorefileOpt, PolicyOpt, TodayOpt, with_options
 from scangate.errors import ReportError
 from scangate.findings import ScanRun

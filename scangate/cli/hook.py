@@ -22,7 +22,7 @@ import typer
 
 from scangate.cli import _console
 from scangate.cli._app import hook_app
-from scangate.cli._common import warn
+from scangate.cli._console import warning as warn
 from scangate.cli._hook_steps import (
     HOOK_POLICY,
     describe_push,

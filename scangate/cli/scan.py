@@ -17,9 +17,11 @@ import typer
 from scangate import inline_ignores
 from scangate.cli import _console
 from scangate.cli._app import scan_app
-from scangate.cli._common import GateArgs, cache_dir, find_trivy, report, warn
+from scangate.cli._console import warning as warn
+from scangate.cli._gate_step import GateArgs, report
 from scangate.cli._options import GATE_OPTIONS, TRIVY_OPTIONS, option_group, with_options
 from scangate.cli._outputs import Output, check_writable
+from scangate.cli._trivy_binary import cache_dir, find_trivy
 from scangate.errors import UsageError
 from scangate.findings import ScanRun
 from scangate.formats.escape import plain

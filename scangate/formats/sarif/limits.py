@@ -1,6 +1,6 @@
 """Which runs a SARIF log holds and which results each keeps, within GitHub's limits.
 
-* Runs: one per scanned target (its category, `sarif_locations`); reports of the same target
+* Runs: one per scanned target (its category, `locations`); reports of the same target
   (say, one per scanner) merge into one run, since GitHub refuses two runs of one tool with
   one category. `SarifOptions.category` replaces the category of a single run and prefixes
   each category (`<category>/fs/<path>`) when there are several. At most 20 runs per file.
@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from scangate.findings import Artifact, Severity
 from scangate.formats._common import is_image_artifact, scanned_dir, scanned_file
-from scangate.formats.sarif_locations import CATEGORY_PREFIX, default_category, image_repository
+from scangate.formats.sarif.locations import CATEGORY_PREFIX, default_category, image_repository
 from scangate.gate import Decided, Decision, GateResult
 
 if TYPE_CHECKING:
-    from scangate.formats.sarif import SarifOptions
+    from scangate.formats.sarif.writer import SarifOptions
 
 # GitHub's limits for one uploaded SARIF file (docs: "SARIF support for code scanning").
 MAX_RESULTS_PER_RUN = 25_000

@@ -1,15 +1,6 @@
 """SARIF 2.1.0 for GitHub code scanning: `SarifFormat` and `SarifOptions`, and the only module
-that imports sarif-om.
-
-It builds what GitHub needs from a SARIF log to ingest it without a warning and keep its alerts
-stable from run to run, with one module per part:
-
-* `sarif_plan`: the runs (one per scanned target) and the results each keeps, within GitHub's
-  limits of 25,000 results per run and 20 runs per file;
-* `sarif_locations`: each run's category and each result's file and line;
-* `sarif_rules`: one rule per finding id (case-blind), with level, help, `security-severity`
-  and precision;
-* `sarif_json`: the serializer.
+that imports sarif-om. It builds what GitHub needs from a SARIF log to ingest it without a
+warning and keep its alerts stable from run to run.
 
 Here: the log, its runs, rules and results as sarif-om objects. A result has a level from the
 severity the gate used, `partialFingerprints` from the finding's line-independent
@@ -38,16 +29,16 @@ import sarif_om as om
 from scangate import __version__
 from scangate.findings import Finding, Kind, Severity
 from scangate.formats._common import repository_path
-from scangate.formats.sarif_json import LINE_ENCODER, GzipSize, array_lines, json_fields, plain
-from scangate.formats.sarif_locations import DockerfileRef, automation_id, line_of, uri_of
-from scangate.formats.sarif_plan import (
+from scangate.formats.sarif.encoding import LINE_ENCODER, GzipSize, array_lines, json_fields, plain
+from scangate.formats.sarif.limits import (
     MAX_RESULTS_PER_RUN,
     PlannedRun,
     by_severity,
     over_result_limit,
     plan,
 )
-from scangate.formats.sarif_rules import (
+from scangate.formats.sarif.locations import DockerfileRef, automation_id, line_of, uri_of
+from scangate.formats.sarif.rules import (
     LEVELS,
     PRECISION,
     WHY,
@@ -65,7 +56,7 @@ TRIVY_INFORMATION_URI = "https://trivy.dev/"
 FINGERPRINT_KEY = "scangate/v1"
 
 # GitHub's limits for one uploaded SARIF file (docs: "SARIF support for code scanning");
-# results per run and runs per file are `sarif_plan`'s.
+# results per run and runs per file are `limits`'s.
 MAX_LOCATIONS_PER_RESULT = 1_000
 MAX_TAGS_PER_RULE = 20
 MAX_GZIPPED_BYTES = 10 * 1024 * 1024
