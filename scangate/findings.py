@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -200,32 +199,32 @@ class ScanRun:
 def assign_fingerprints(findings: list[Finding]) -> None:
     """Give every finding a stable fingerprint.
 
-    The fingerprint hashes kind, id (`_hashed_id`), target and the finding's identity (package,
-    misconfig message; for a secret, the digest of its value): never a line number, so
-    inserting lines above a finding keeps it. A secret whose value could not be read hashes
-    Trivy's masked line under another tag, so it never equals a value-based fingerprint.
+    The fingerprint hashes kind, id (a vulnerability's upper-cased), target and the finding's
+    identity (package, misconfig message; for a secret, the digest of its value): never a
+    line number, so inserting lines above a finding keeps it. A secret whose value could not
+    be read hashes Trivy's masked line under another tag, so it never equals a value-based
+    fingerprint.
     Identical keys within one run are numbered in report order so that two copies of one
     secret in one file stay distinct.
     """
-    seen: Counter[str] = Counter()
+    # Runs once per finding of a report (100,000 and more): names bound locally, and the
+    # kind joined as the str it is (a StrEnum) rather than through `.value`.
+    secret, vulnerability, sha256 = Kind.SECRET, Kind.VULNERABILITY, hashlib.sha256
+    seen: dict[str, int] = {}
     for finding in findings:
+        kind = finding.kind
         identity = finding.identity
-        if finding.kind is Kind.SECRET:
+        if kind is secret:
             digest = finding.secret_digest
             identity = f"value\x1f{digest}" if digest else f"masked\x1f{identity}"
-        key = "\x1f".join((finding.kind.value, _hashed_id(finding), finding.target, identity))
-        occurrence = seen[key]
-        seen[key] += 1
+        # A vulnerability ID is hashed upper-cased, as scangate showed it until it kept the
+        # report's case (issue 10), so baselines and GitHub alerts (partialFingerprints) made
+        # before keep matching. Not `match_key`: that would change every other kind's hash
+        # too (secret rule IDs such as `github-pat` are hashed as Trivy writes them).
+        hashed_id = finding.id.upper() if kind is vulnerability else finding.id
+        key = "\x1f".join((kind, hashed_id, finding.target, identity))
+        occurrence = seen.get(key, 0)
+        seen[key] = occurrence + 1
         if occurrence:
             key = f"{key}\x1f#{occurrence}"
-        finding.fingerprint = hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def _hashed_id(finding: Finding) -> str:
-    # A vulnerability ID is hashed upper-cased, as scangate showed it until it kept the
-    # report's case (issue 10), so baselines and GitHub alerts (partialFingerprints) made
-    # before keep matching. Not `match_key`: that would change every other kind's hash too
-    # (secret rule IDs such as `github-pat` are hashed as Trivy writes them).
-    if finding.kind is Kind.VULNERABILITY:
-        return finding.id.upper()
-    return finding.id
+        finding.fingerprint = sha256(key.encode()).hexdigest()[:32]

@@ -6,14 +6,19 @@ It decides each finding (fail, allowed, below-threshold, unfixed) and reports on
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from scangate.baseline import Baseline, BaselineEntry, Key, finding_key
 from scangate.findings import Finding, InlineIgnore, Kind, ScanRun, Severity, match_key
 from scangate.policy import AllowEntry, InlineIgnores, Policy
+
+if TYPE_CHECKING:  # the baseline module is imported only by runs given a baseline
+    from scangate.baseline import Baseline, BaselineEntry, Key
+    from scangate.suppression_review import Review
 
 
 class Decision(StrEnum):
@@ -22,6 +27,8 @@ class Decision(StrEnum):
     BELOW_THRESHOLD = "below-threshold"
     UNFIXED = "unfixed"
     KNOWN = "known"
+    # At the `--diff-base` commit too: reported, never failing (`evaluate`'s `pre_existing`).
+    PRE_EXISTING = "pre-existing"
 
 
 class Verdict(StrEnum):
@@ -74,6 +81,19 @@ class Summary:
 
 
 @dataclass(slots=True)
+class DiffResult:
+    """What `--diff-base` found: the head compared with the merge base's scan."""
+
+    base: str  # full sha of merge-base(REF, HEAD)
+    short: str  # short sha shown to people
+    ref: str  # REF as the user gave it
+    new: int  # head findings whose fingerprint is not in the base scan
+    pre_existing: int  # head findings decided PRE_EXISTING
+    fixed: list[Decided]  # base findings gone at head, decided with the same policy
+    review: Review | None = None  # the suppression review (None: not computed)
+
+
+@dataclass(slots=True)
 class GateResult:
     verdict: Verdict
     policy: Policy
@@ -84,38 +104,47 @@ class GateResult:
     baseline: Baseline | None = None
     # Baseline entries no finding matched this time: fixed, or gone.
     baseline_fixed: list[BaselineEntry] = field(default_factory=list)
+    diff: DiffResult | None = None  # set by `--diff-base`
 
     def decided(self) -> list[Decided]:
         return [d for run in self.runs for d in run.decided]
 
 
 def evaluate(
-    runs: list[ScanRun], policy: Policy, today: date, baseline: Baseline | None = None
+    runs: list[ScanRun],
+    policy: Policy,
+    today: date,
+    baseline: Baseline | None = None,
+    *,
+    pre_existing: frozenset[str] | None = None,
+    base_short: str = "",
 ) -> GateResult:
     """Decide every finding of every run with one policy; the verdict fails if any finding does.
 
     With a baseline, a finding it holds an entry for (same kind, ID, target, package and
     fingerprint) is `known`: reported, never failing. A secret whose value could not be read
     is never known (`baseline.finding_key`).
+
+    With `pre_existing` (the fingerprints the `--diff-base` scan found too), a finding that
+    still fails after the baseline is `pre-existing`: reported, never failing, its reason
+    `present at <base_short>`. The summary counts that decision only when it is given.
     """
     by_key: dict[str, list[AllowEntry]] = defaultdict(list)
     for entry in policy.allow:
         by_key[entry.key].append(entry)
     matched: Counter[int] = Counter()
-    known = baseline.keys if baseline else frozenset()
     seen: set[Key] = set()
 
     results = []
     for run in runs:
-        decided = []
-        for finding in run.findings:
-            d = _decide(finding, policy, today, by_key, matched)
-            if baseline is not None:
-                d = _against_baseline(d, baseline, known, seen)
-            decided.append(d)
+        decided = [_decide(finding, policy, today, by_key, matched) for finding in run.findings]
+        if baseline is not None:
+            decided = _against_baseline(decided, baseline, seen)
+        if pre_existing:
+            decided = _against_base(decided, pre_existing, f"present at {base_short}")
         results.append(RunResult(run=run, decided=decided))
 
-    summary = _summarize(results)
+    summary = _summarize(results, diff=pre_existing is not None)
     return GateResult(
         verdict=Verdict.FAIL if summary.failing else Verdict.PASS,
         policy=policy,
@@ -128,10 +157,37 @@ def evaluate(
     )
 
 
-def _against_baseline(
-    d: Decided, baseline: Baseline, known: frozenset[Key], seen: set[Key]
+def _against_base(decided: list[Decided], at_base: frozenset[str], reason: str) -> list[Decided]:
+    return [
+        replace(d, decision=Decision.PRE_EXISTING, reason=reason, entry=None)
+        if d.decision is Decision.FAIL and d.finding.fingerprint in at_base
+        else d
+        for d in decided
+    ]
+
+
+def decide(findings: list[Finding], policy: Policy, today: date) -> list[Decided]:
+    """Each finding decided as `evaluate` would, without a baseline, a base or the allowlist
+    report (the `--diff-base` findings that are gone at head)."""
+    by_key: dict[str, list[AllowEntry]] = defaultdict(list)
+    for entry in policy.allow:
+        by_key[entry.key].append(entry)
+    matched: Counter[int] = Counter()
+    return [_decide(finding, policy, today, by_key, matched) for finding in findings]
+
+
+def _against_baseline(decided: list[Decided], baseline: Baseline, seen: set[Key]) -> list[Decided]:
+    from scangate.baseline import finding_key
+
+    known = baseline.keys
+    return [
+        _one_against_baseline(d, finding_key(d.finding), baseline, known, seen) for d in decided
+    ]
+
+
+def _one_against_baseline(
+    d: Decided, key: Key | None, baseline: Baseline, known: frozenset[Key], seen: set[Key]
 ) -> Decided:
-    key = finding_key(d.finding)
     if key is None:
         if d.decision is not Decision.FAIL:
             return d
@@ -181,15 +237,11 @@ def _decide(
         reason = f"inline ignore comment {inline.origin}: {inline.comment}"
         return Decided(finding, Decision.ALLOWED, reason)
 
-    threshold = policy.fail_on[finding.kind]
-    if threshold is None:
-        return Decided(finding, Decision.BELOW_THRESHOLD, f"{finding.kind.value}: fail-on none")
-    if finding.severity.rank < threshold.rank:
-        return Decided(
-            finding,
-            Decision.BELOW_THRESHOLD,
-            f"{finding.severity.value} is below fail-on {threshold.value}",
-        )
+    below, failing = _threshold_reasons(
+        finding.kind, finding.severity, policy.fail_on[finding.kind]
+    )
+    if below is not None:
+        return Decided(finding, Decision.BELOW_THRESHOLD, below)
     if policy.ignore_unfixed and finding.unfixed:
         return Decided(finding, Decision.UNFIXED, "no fixed version yet (ignore-unfixed)")
     if expired is not None:
@@ -210,17 +262,21 @@ def _decide(
             "require-expiry",
         )
     if refusal is not None:
-        return Decided(
-            finding,
-            Decision.FAIL,
-            f"{finding.severity.value} {finding.kind.value} at or above fail-on "
-            f"{threshold.value}; {refusal}",
-        )
-    return Decided(
-        finding,
-        Decision.FAIL,
-        f"{finding.severity.value} {finding.kind.value} at or above fail-on {threshold.value}",
-    )
+        return Decided(finding, Decision.FAIL, f"{failing}; {refusal}")
+    return Decided(finding, Decision.FAIL, failing)
+
+
+@functools.cache
+def _threshold_reasons(
+    kind: Kind, severity: Severity, threshold: Severity | None
+) -> tuple[str | None, str]:
+    """(why a finding is below the threshold, or None; why it fails): made once per
+    combination, so 100,000 findings share a few strings instead of formatting their own."""
+    if threshold is None:
+        return f"{kind.value}: fail-on none", ""
+    if severity.rank < threshold.rank:
+        return f"{severity.value} is below fail-on {threshold.value}", ""
+    return None, f"{severity.value} {kind.value} at or above fail-on {threshold.value}"
 
 
 def _inline_refusal(inline: InlineIgnore, policy: Policy, today: date) -> str | None:
@@ -284,23 +340,31 @@ def _allowlist(policy: Policy, today: date, matched: Counter[int]) -> AllowlistR
     return report
 
 
-def _summarize(results: list[RunResult]) -> Summary:
+def _summarize(results: list[RunResult], *, diff: bool = False) -> Summary:
+    # One count per (kind, severity, decision) in C (`Counter` over tuples), then the few
+    # totals from those: no enum `.value` per finding.
+    counts = Counter(
+        (d.finding.kind, d.finding.severity, d.decision) for run in results for d in run.decided
+    )
     by_kind_severity: dict[str, dict[str, int]] = {
         kind.value: {sev.value: 0 for sev in reversed(Severity)} for kind in Kind
     }
     by_decision: Counter[str] = Counter()
     failing_by_kind: Counter[str] = Counter()
     total = 0
-    for run in results:
-        for d in run.decided:
-            by_kind_severity[d.finding.kind.value][d.finding.severity.value] += 1
-            by_decision[d.decision.value] += 1
-            if d.decision is Decision.FAIL:
-                failing_by_kind[d.finding.kind.value] += 1
-            total += 1
+    for (kind, severity, decision), n in counts.items():
+        by_kind_severity[kind.value][severity.value] += n
+        by_decision[decision.value] += n
+        if decision is Decision.FAIL:
+            failing_by_kind[kind.value] += n
+        total += n
     return Summary(
         total=total,
         by_kind_severity=by_kind_severity,
-        by_decision={d.value: by_decision[d.value] for d in Decision},
+        by_decision={
+            d.value: by_decision[d.value]
+            for d in Decision
+            if diff or d is not Decision.PRE_EXISTING  # unchanged without --diff-base
+        },
         failing_by_kind={k.value: failing_by_kind[k.value] for k in Kind},
     )

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from scangate import _subprocess, secret_values
 from scangate.errors import ScannerError, UsageError
 from scangate.findings import Artifact, Finding, Kind, ScanRun, assign_fingerprints
+from scangate.hook_scanners import useful_scanners
 
 if TYPE_CHECKING:  # at run time `remap` only reads their attributes: no import cycle
     from scangate.hook_files import FileVersion, Materialized
@@ -54,6 +55,17 @@ class Repo:
 
 def find_repo(start: Path, *, env: Mapping[str, str]) -> Repo:
     """The work tree holding `start`; a UsageError outside one (or in a bare repository)."""
+    paths = ["--git-path", "objects", "--git-path", "hooks", "--show-object-format"]
+    # One git process when `start` is the top level, as for a hook git runs: --git-path
+    # answers relative to the directory git runs in, and a relative core.hooksPath is
+    # relative to the top level, which is where git runs hooks.
+    done = _subprocess.run(
+        ["git", "rev-parse", "--show-toplevel", *paths], timeout=GIT_TIMEOUT, env=env, cwd=start
+    )
+    answers = done.stdout.splitlines()
+    top = answers[0].strip() if done.returncode == 0 and len(answers) == 4 else ""
+    if top and _same_dir(start, Path(top)):
+        return _repo(Path(top), answers[1:])
     done = _subprocess.run(
         ["git", "rev-parse", "--show-toplevel"], timeout=GIT_TIMEOUT, env=env, cwd=start
     )
@@ -63,13 +75,12 @@ def find_repo(start: Path, *, env: Mapping[str, str]) -> Repo:
             f"({_subprocess.stderr_tail(done.stderr, 1) or 'git rev-parse failed'})"
         )
     root = Path(done.stdout.strip())
-    # --git-path answers relative to the directory git runs in; a relative core.hooksPath is
-    # relative to the top level too, which is where git runs hooks.
-    out = run_git(
-        ["rev-parse", "--git-path", "objects", "--git-path", "hooks", "--show-object-format"],
-        root,
-        env,
-    ).splitlines()
+    return _repo(root, run_git(["rev-parse", *paths], root, env).splitlines())
+
+
+def _repo(root: Path, out: list[str]) -> Repo:
+    """The Repo from `git rev-parse --git-path objects --git-path hooks --show-object-format`
+    run at the top level `root`."""
     object_format = out[2].strip() if len(out) > 2 and out[2].strip() == "sha256" else "sha1"
     return Repo(
         root=root,
@@ -77,6 +88,13 @@ def find_repo(start: Path, *, env: Mapping[str, str]) -> Repo:
         hooks=root / out[1].strip(),
         object_format=object_format,
     )
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def run_git(
@@ -125,11 +143,16 @@ def scan_jobs(materialized: Materialized, scanners: Sequence[str]) -> list[ScanJ
     By default scangate turns those allow rules off (the policy's `trivy-secret-allow-rules`
     turns them back on); the per-layer runs stay, so that either way a finding is the one
     `scan fs` gives.
+
+    A scanner that cannot report anything for these files is left out (`hook_scanners`:
+    no misconfiguration run when no version is a file a misconfiguration analyzer reads, no
+    vulnerability run when every version is plain source code or prose).
     """
     if materialized.layers == 0:
         return []
+    scanners = useful_scanners(scanners, ((v.path, v.mode) for v in materialized.versions))
     if materialized.layers == 1:
-        return [ScanJob(materialized.layer_dir(0), 0, tuple(scanners))]
+        return [ScanJob(materialized.layer_dir(0), 0, scanners)] if scanners else []
     others = tuple(s for s in scanners if s != SECRET)
     jobs = [ScanJob(materialized.root, None, others)] if others else []
     if SECRET in scanners:

@@ -9,7 +9,7 @@ a regular file holding that text, at the link's path. A blob or tree a ref names
 Blobs are written by git itself (`update-index --index-info` into a throw-away index, then
 `checkout-index`), in a throw-away repository that borrows this one's objects and unsets
 every conversion attribute: the files hold exactly the committed bytes (binaries, any
-encoding), and no filter (git-lfs, git-crypt) or `core.autocrlf` of the user's runs. Three
+encoding), and no filter (git-lfs, git-crypt) or `core.autocrlf` of the user's runs. Two
 git processes for all blobs, never one per file. A Git LFS pointer is then replaced by the
 content git-lfs would upload for it (`hook_lfs`).
 """
@@ -238,21 +238,30 @@ def _isolated_env(env: Mapping[str, str], **git: str) -> dict[str, str]:
     return out
 
 
+def _bare_repository(gitdir: Path, repo: Repo) -> Path:
+    """What `git init --bare --template=` writes (a process saved), borrowing `repo`'s
+    objects and with every conversion attribute unset."""
+    for sub in ("objects/info", "refs/heads", "refs/tags", "info"):
+        (gitdir / sub).mkdir(parents=True)
+    (gitdir / "HEAD").write_text("ref: refs/heads/main\n")
+    config = "[core]\n\trepositoryformatversion = {}\n\tbare = true\n"
+    if repo.object_format == "sha1":
+        (gitdir / "config").write_text(config.format(0))
+    else:
+        extension = f"[extensions]\n\tobjectformat = {repo.object_format}\n"
+        (gitdir / "config").write_text(config.format(1) + extension)
+    (gitdir / "objects" / "info" / "alternates").write_text(f"{repo.objects}\n")
+    (gitdir / "info" / "attributes").write_text(_NO_CONVERSION)
+    return gitdir
+
+
 def _write(
     repo: Repo, versions: Sequence[FileVersion], dest: Path, env: Mapping[str, str]
 ) -> hook_lfs.Swapped:
     if not versions:
         return hook_lfs.Swapped()
     with tempfile.TemporaryDirectory(prefix="scangate-git-") as tmp:
-        gitdir = Path(tmp) / "repo.git"
-        init = ["init", "--bare", "--quiet", "--template="]
-        if repo.object_format != "sha1":
-            init.append(f"--object-format={repo.object_format}")
-        run_git([*init, str(gitdir)], Path(tmp), _isolated_env(env))
-        (gitdir / "objects" / "info").mkdir(parents=True, exist_ok=True)
-        (gitdir / "objects" / "info" / "alternates").write_text(f"{repo.objects}\n")
-        (gitdir / "info").mkdir(exist_ok=True)
-        (gitdir / "info" / "attributes").write_text(_NO_CONVERSION)
+        gitdir = _bare_repository(Path(tmp) / "repo.git", repo)
         git_env = _isolated_env(
             env,
             GIT_DIR=str(gitdir),

@@ -154,7 +154,7 @@ def pushed(
         return Pushed()
     locals_ = list(dict.fromkeys(u.local_sha for u in live))
     remotes = list(dict.fromkeys(u.remote_sha for u in live if not u.creates))
-    kinds = _object_types(repo, locals_, env=env)
+    kinds, known = _object_types(repo, locals_, remotes, env=env)
     tips: list[str] = []
     tags: list[tuple[str, str]] = []
     objects: list[RefObject] = []
@@ -171,7 +171,6 @@ def pushed(
                 f"{update.local_ref or update.remote_ref} points at a {peeled[1]}, which "
                 "scangate cannot scan: push it without the hook only if you trust it"
             )
-    known = [c for c in resolve_commits(repo, remotes, env=env) if c is not None]
     trusted = _trusted_tracking_refs(repo, live, remote, env=env)
     # `^X` rather than `--not`: older git takes no options on --stdin.
     revs = [*dict.fromkeys(tips), *(f"^{sha}" for sha in dict.fromkeys([*known, *trusted]))]
@@ -190,29 +189,34 @@ def pushed(
 
 
 def _object_types(
-    repo: Repo, revs: Sequence[str], *, env: Mapping[str, str]
-) -> dict[str, tuple[tuple[str, str], tuple[str, str]]]:
-    """Each revision's (object, type) as named and peeled past any tags: one git process.
-    A revision that names no object here is a ScannerError (the push cannot be checked)."""
-    for rev in revs:
+    repo: Repo, revs: Sequence[str], commits: Sequence[str], *, env: Mapping[str, str]
+) -> tuple[dict[str, tuple[tuple[str, str], tuple[str, str]]], list[str]]:
+    """Each of `revs`' (object, type) as named and peeled past any tags, and the commits of
+    `commits` that are here (tags peeled): one git process for both. A revision of `revs`
+    that names no object here is a ScannerError (the push cannot be checked)."""
+    for rev in [*revs, *commits]:
         if not rev or rev.split() != [rev]:
             raise UsageError(f"not a revision: {rev!r}")
     text = "".join(f"{rev}\n{rev}^{{}}\n" for rev in revs)
+    text += "".join(f"{rev}^{{commit}}\n" for rev in commits)
     out = run_git(
         ["cat-file", "--batch-check=%(objectname) %(objecttype)"],
         repo.root,
         env,
         input=text.encode(),
     ).splitlines()
-    if len(out) != 2 * len(revs):
-        raise ScannerError(f"`git cat-file --batch-check` answered {len(out)} of {2 * len(revs)}")
+    if len(out) != 2 * len(revs) + len(commits):
+        wanted = 2 * len(revs) + len(commits)
+        raise ScannerError(f"`git cat-file --batch-check` answered {len(out)} of {wanted}")
     found = {}
     for n, rev in enumerate(revs):
         pair = [tuple(line.split()) for line in out[2 * n : 2 * n + 2]]
         if not all(len(p) == 2 and OBJECT_NAME.match(p[0]) for p in pair):
             raise ScannerError(f"the pushed object {rev} is not in this repository")
         found[rev] = ((pair[0][0], pair[0][1]), (pair[1][0], pair[1][1]))
-    return found
+    # A missing object is answered `<rev>^{commit} missing`: not an object name.
+    here = [line.split()[0] for line in out[2 * len(revs) :] if line.split()]
+    return found, [name for name in here if OBJECT_NAME.match(name)]
 
 
 def _trusted_tracking_refs(

@@ -16,11 +16,15 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scangate import secret_values
 from scangate.errors import ScannerError
 from scangate.findings import Finding, ScanRun, assign_fingerprints
 from scangate.hook import SECRET, Remapped, Repo, ScanJob, run_git
+
+if TYPE_CHECKING:
+    from scangate.hook_files import Materialized
 
 NAMES = "names of the pushed refs and files"
 _MAX_NESTING = 32  # tags of tags: git allows any depth; a push rarely holds more than one
@@ -46,6 +50,56 @@ class Messages:
         if not self.items or SECRET not in scanners:
             return None
         return ScanJob(self.root, None, (SECRET,), messages=True)
+
+
+def fold_into(
+    messages: Messages, jobs: Sequence[ScanJob], materialized: Materialized
+) -> tuple[list[ScanJob], Messages]:
+    """The jobs, and the messages' secret run folded into the first layer's when they can
+    share one Trivy run (a start saved): the messages directory moves into that layer's
+    directory, under a name no pushed path of the layer has, and the run's findings there
+    are the messages' (`split_messages`). The files of the layer keep their paths, so their
+    findings are unchanged.
+
+    Only into a secret-only run of layer 0, and only when no job scans the root of every
+    layer (that run would read the messages with its other scanners too); otherwise the
+    jobs, with the messages' own job appended when they need one. The caller folds only
+    when nothing path-dependent applies to the messages (no skip globs, no Trivy allow
+    rules), since their paths change."""
+    out = list(jobs)
+    own = messages.job((SECRET,))  # the caller runs the secret scanner
+    first = next((n for n, j in enumerate(out) if j.layer == 0), None)
+    if own is None or first is None or any(j.layer is None for j in out):
+        return out + ([own] if own is not None else []), messages
+    if out[first].scanners != (SECRET,):
+        return [*out, own], messages
+    name = f"scangate-messages-{secrets.token_hex(8)}"
+    taken = {path.partition("/")[0].casefold() for path in materialized.in_layer(0)}
+    if name.casefold() in taken:  # a pushed path holds it: keep the runs apart
+        return [*out, own], messages
+    root = out[first].path / name
+    messages.root.rename(root)
+    out[first] = replace(out[first], messages=True)
+    return out, replace(messages, root=root)
+
+
+def split_messages(run: ScanRun, messages: Messages, job: ScanJob) -> tuple[ScanRun, ScanRun]:
+    """A folded run's findings: (the layer's files', the messages' with their paths relative
+    to the messages directory)."""
+    prefix = f"{messages.root.relative_to(job.path).as_posix()}/"
+    files: list[Finding] = []
+    texts: list[Finding] = []
+    for finding in run.findings:
+        if not finding.target.startswith(prefix):
+            files.append(finding)
+            continue
+        location = finding.location
+        if location is not None and location.path.startswith(prefix):
+            location = replace(location, path=location.path.removeprefix(prefix))
+        texts.append(
+            replace(finding, target=finding.target.removeprefix(prefix), location=location)
+        )
+    return ScanRun(run.artifact, files), ScanRun(run.artifact, texts)
 
 
 def write_messages(

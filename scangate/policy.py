@@ -1,7 +1,8 @@
 """The policy: built-in policies and `.scangate.yaml`, `extends` followed and merged into the
 effective `Policy`, and the allow-rules every allow entry obeys.
 
-One file as written is `scangate.policy_file` (strict models, error messages); allow entries
+One file as written is `scangate.policy_file` (its strict models and error messages are
+`scangate.policy_models`, used only for files the user wrote); allow entries
 are `scangate.allow`; Trivy's ignore files are read by `scangate.ignorefiles`; their public
 names are re-exported here. Loading never reads the clock; the date that `max-days` is
 measured from is passed in.
@@ -11,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from scangate._yaml import cut
 from scangate.allow import AllowEntry
@@ -24,9 +24,10 @@ from scangate.ignorefiles import IGNORE_FILES, find_ignore_files, load_ignore_fi
 from scangate.policy_file import (
     BUILTIN_POLICIES,
     NONE,
-    AllowRulesSpec,
+    AllowRulesValues,
+    FailOnValues,
     InlineIgnores,
-    PolicySpec,
+    PolicyValues,
     read_spec,
 )
 from scangate.safe_read import is_inside
@@ -125,7 +126,9 @@ _BASE = Policy(
 
 def builtin_policy_dir() -> Path:
     """Built-in policies: packaged as `scangate/_policies`, or `policies/` in a source checkout."""
-    packaged = Path(str(resources.files("scangate"))) / "_policies"
+    # The package's own directory, as `importlib.resources.files("scangate")` gives it for an
+    # installed package, without importing its readers on every run.
+    packaged = Path(__file__).parent / "_policies"
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parent.parent / "policies"
@@ -193,54 +196,53 @@ def _load_chain(
             "extend only a built-in policy or a file inside the tree; pass an outside policy "
             "with --policy"
         )
-    policy_spec = read_spec(path, label, root=root)
-    if policy_spec.extends:
-        parent = _load_chain(policy_spec.extends, path.parent, (*seen, resolved), root, label)
-    else:
-        parent = _BASE
-    return _merge(parent, policy_spec, label)
+    values = read_spec(path, label, root=root, builtin=is_builtin_name(spec))
+    extends = values.get("extends")
+    parent = _load_chain(extends, path.parent, (*seen, resolved), root, label) if extends else _BASE
+    return _merge(parent, values, label)
 
 
-def _merge(parent: Policy, spec: PolicySpec, label: str) -> Policy:
+def _merge(parent: Policy, spec: PolicyValues, label: str) -> Policy:
+    """`spec`, one validated file (a key it does not set, or sets to null, keeps the
+    parent's value; `max-days: null` alone means "no limit"), over `parent`."""
     fail_on = dict(parent.fail_on)
-    if spec.fail_on:
-        for kind in Kind:
-            value = getattr(spec.fail_on, kind.value)
-            if value is not None:
-                fail_on[kind] = None if value == NONE else Severity(value)
-    rules = spec.allow_rules or AllowRulesSpec()
+    thresholds = cast(dict[str, str | None], spec.get("fail-on") or FailOnValues())
+    for kind in Kind:
+        value = thresholds.get(kind.value)
+        if value is not None:
+            fail_on[kind] = None if value == NONE else Severity(value)
+    rules = spec.get("allow-rules") or AllowRulesValues()
     entries = tuple(
         AllowEntry(
-            id=e.id,
-            reason=e.reason.strip(),
+            id=e["id"],
+            reason=e["reason"].strip(),
             origin=f"{label} allow[{i}]",
-            expires=e.expires,
-            targets=tuple(e.targets),
-            packages=tuple(e.packages),
-            owner=e.owner,
+            expires=e.get("expires"),
+            targets=tuple(e.get("targets", ())),
+            packages=tuple(e.get("packages", ())),
+            owner=e.get("owner"),
         )
-        for i, e in enumerate(spec.allow or [])
+        for i, e in enumerate(spec.get("allow") or [])
     )
+    ignore_unfixed = spec.get("ignore-unfixed")
+    require_expiry = rules.get("require-expiry")
+    warn_days = rules.get("warn-days")
+    inline_ignores = spec.get("inline-ignores")
+    trivy_rules = spec.get("trivy-secret-allow-rules")
     return Policy(
         name=label,
         sources=(*parent.sources, label),
         fail_on=fail_on,
-        ignore_unfixed=(
-            parent.ignore_unfixed if spec.ignore_unfixed is None else spec.ignore_unfixed
-        ),
-        require_expiry=(
-            parent.require_expiry if rules.require_expiry is None else rules.require_expiry
-        ),
-        max_days=rules.max_days if "max_days" in rules.model_fields_set else parent.max_days,
-        warn_days=parent.warn_days if rules.warn_days is None else rules.warn_days,
+        ignore_unfixed=parent.ignore_unfixed if ignore_unfixed is None else ignore_unfixed,
+        require_expiry=parent.require_expiry if require_expiry is None else require_expiry,
+        max_days=rules.get("max-days", parent.max_days),
+        warn_days=parent.warn_days if warn_days is None else warn_days,
         allow=parent.allow + entries,
         inline_ignores=(
-            parent.inline_ignores if spec.inline_ignores is None else spec.inline_ignores
+            parent.inline_ignores if inline_ignores is None else InlineIgnores(inline_ignores)
         ),
         trivy_secret_allow_rules=(
-            parent.trivy_secret_allow_rules
-            if spec.trivy_secret_allow_rules is None
-            else spec.trivy_secret_allow_rules
+            parent.trivy_secret_allow_rules if trivy_rules is None else trivy_rules
         ),
     )
 

@@ -1,53 +1,31 @@
-"""One policy file as written: its strict pydantic models (`extra="forbid"`, every key
-optional so that `extends` can fill the rest) and `read_spec`, which reads and validates one
-file, turning a typo into an error that names the file, the entry and the fix.
+"""One policy file as written: `read_spec` reads it and returns its values (`PolicyValues`),
+validated, keyed as written; the names the policy format shares (built-in names, `none`,
+`InlineIgnores`).
+
+A policy file the user wrote is validated with the strict models of `policy_models`, which
+turn a typo into an error that names the file, the entry and the fix. scangate's own built-in
+policies are read without them: building those models costs every run that gates with a
+built-in policy several milliseconds, and tests/test_policy_builtin.py proves that each
+built-in file is valid and already in the normalized form validation returns.
 
 `policy` follows `extends` and merges the files into the effective `Policy`.
 """
 
 from __future__ import annotations
 
-import difflib
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any, TypedDict, cast
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
-
-from scangate._yaml import cut, load, quote
+from scangate._yaml import load, quote
 from scangate.errors import PolicyError
-from scangate.findings import Severity
 from scangate.safe_read import read_config
 
 # The names `--policy` and `extends` accept besides a path (`policy.builtin_policy_dir`).
 BUILTIN_POLICIES = ("default", "strict", "pre-push")
 # The threshold that never fails a kind (`fail-on: {license: none}`).
 NONE = "none"
-
-
-def _threshold(value: object) -> object:
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lower() == NONE:
-            return NONE
-        if text.upper() in Severity.__members__:
-            return text.upper()
-    if value is None or value is False:
-        return NONE
-    raise ValueError(
-        f"{quote(value)} is not a severity: use CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN or none"
-    )
-
-
-Threshold = Annotated[str, BeforeValidator(_threshold)]
-
-
-def _strings(value: object) -> object:
-    return [value] if isinstance(value, str) else value
-
-
-StringList = Annotated[list[str], BeforeValidator(_strings)]
 
 
 class InlineIgnores(StrEnum):
@@ -61,61 +39,54 @@ class InlineIgnores(StrEnum):
     REPORT = "report"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+# A validated policy file (`PolicyValues`): the keys it sets, as written, each value normalized
+# (a threshold is a `Severity` name or `none`; a string list is a list). A key it does not set
+# is absent.
+class FailOnValues(TypedDict, total=False):
+    vulnerability: str | None
+    misconfiguration: str | None
+    secret: str | None
+    license: str | None
 
 
-class FailOnSpec(_Strict):
-    vulnerability: Threshold | None = None
-    misconfiguration: Threshold | None = None
-    secret: Threshold | None = None
-    license: Threshold | None = None
+AllowRulesValues = TypedDict(
+    "AllowRulesValues",
+    {"require-expiry": bool | None, "max-days": int | None, "warn-days": int | None},
+    total=False,
+)
 
 
-class AllowRulesSpec(_Strict):
-    require_expiry: bool | None = Field(None, alias="require-expiry")
-    max_days: int | None = Field(None, alias="max-days", ge=0)
-    warn_days: int | None = Field(None, alias="warn-days", ge=0)
+class AllowEntryValues(TypedDict, total=False):
+    id: str
+    reason: str
+    expires: date | None
+    targets: list[str]
+    packages: list[str]
+    owner: str | None
 
 
-class AllowEntrySpec(_Strict):
-    # Stripped before the length check, so `reason: "  "` is as empty as `reason: ""`.
-    model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, frozen=True, str_strip_whitespace=True
-    )
-
-    id: str = Field(min_length=1)
-    reason: str = Field(min_length=1)
-    expires: date | None = None
-    targets: StringList = Field(default_factory=list)
-    packages: StringList = Field(default_factory=list)
-    owner: str | None = None
-
-
-class PolicySpec(_Strict):
-    """One policy file as written: every key optional, so `extends` can fill the rest."""
-
-    version: int = 1
-    extends: str | None = None
-    fail_on: FailOnSpec | None = Field(None, alias="fail-on")
-    ignore_unfixed: bool | None = Field(None, alias="ignore-unfixed")
-    allow_rules: AllowRulesSpec | None = Field(None, alias="allow-rules")
-    inline_ignores: InlineIgnores | None = Field(None, alias="inline-ignores")
-    trivy_secret_allow_rules: bool | None = Field(None, alias="trivy-secret-allow-rules")
-    allow: list[AllowEntrySpec] | None = None
+PolicyValues = TypedDict(
+    "PolicyValues",
+    {
+        "version": int,
+        "extends": str | None,
+        "fail-on": FailOnValues | None,
+        "ignore-unfixed": bool | None,
+        "allow-rules": AllowRulesValues | None,
+        "inline-ignores": str | None,
+        "trivy-secret-allow-rules": bool | None,
+        "allow": list[AllowEntryValues] | None,
+    },
+    total=False,
+)
 
 
-_KEYS: dict[str, type[BaseModel]] = {
-    "": PolicySpec,
-    "fail-on": FailOnSpec,
-    "allow-rules": AllowRulesSpec,
-    "allow": AllowEntrySpec,
-}
-
-
-def read_spec(path: Path, label: str, *, root: Path | None = None) -> PolicySpec:
+def read_spec(
+    path: Path, label: str, *, root: Path | None = None, builtin: bool = False
+) -> PolicyValues:
     """Read and validate one policy file. `root`: it was found in the scanned tree under
-    `root` (`.scangate.yaml` or what it extends), so no symbolic link is followed."""
+    `root` (`.scangate.yaml` or what it extends), so no symbolic link is followed.
+    `builtin`: scangate's own file, whose validity the tests prove: taken as it is."""
     try:
         text = read_config(path, label=label, root=root, option="--policy", what="a policy file")
     except FileNotFoundError:
@@ -136,55 +107,8 @@ def read_spec(path: Path, label: str, *, root: Path | None = None) -> PolicySpec
         raise PolicyError(
             f"{label}: version is {quote(raw.get('version'))}; this scangate reads policy version 1"
         )
-    try:
-        return PolicySpec.model_validate(raw)
-    except ValidationError as exc:
-        raise PolicyError(_describe_error(label, raw, exc)) from None
+    if builtin:
+        return cast(PolicyValues, raw)
+    from scangate.policy_models import validate
 
-
-def _describe_error(label: str, raw: dict[str, Any], exc: ValidationError) -> str:
-    errors = exc.errors(include_url=False)
-    # A typo ('reson') also makes the real key missing: name the typo, it is the mistake.
-    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = err["loc"]
-    where = _entry_name(raw, loc)
-    key = str(loc[-1]) if loc else ""
-    if err["type"] == "extra_forbidden":
-        section = str(loc[0]) if len(loc) > 1 else ""
-        model = _KEYS.get(section, PolicySpec)
-        allowed = [f.alias or name for name, f in model.model_fields.items()]
-        close = difflib.get_close_matches(key, allowed, n=1)
-        fix = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
-        return f"{label}: {where}: unknown key {quote(key)}: {fix}"
-    if err["type"] == "missing":
-        fix = {
-            "reason": "say why the finding is accepted",
-            "id": "name the CVE, check or rule ID to allow",
-        }.get(key, "add it")
-        return f"{label}: {where}: '{key}' is required: {fix}"
-    if key == "expires" or err["type"].startswith("date"):
-        value = err.get("input")
-        return f"{label}: {where}: expires {quote(value)} is not a date: write it as YYYY-MM-DD"
-    if key in ("reason", "id") and err["type"] == "string_too_short":
-        fix = {"id": "name the CVE, check or rule ID to allow"}.get(
-            key, "say why the finding is accepted"
-        )
-        return f"{label}: {where}: '{key}' is empty: {fix}"
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if where == "top level" and key:
-        where = f"'{key}'"  # `extends: [a]`: name the key, not just "top level"
-    return f"{label}: {where}: {msg}"
-
-
-def _entry_name(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
-    if len(loc) >= 2 and loc[0] == "allow" and isinstance(loc[1], int):
-        entries = raw.get("allow") or []
-        entry = entries[loc[1]] if loc[1] < len(entries) else None
-        ident = entry.get("id") if isinstance(entry, dict) else None
-        shown = cut(ident) if isinstance(ident, str) else quote(ident)
-        name = f"allow[{loc[1]}]" + (f" ({shown})" if ident else "")
-        rest = ".".join(str(p) for p in loc[2:-1])
-        return f"{name}.{rest}" if rest else name
-    if len(loc) > 1:
-        return ".".join(str(p) for p in loc[:-1])
-    return "top level" if loc else "policy"
+    return validate(cast(dict[str, Any], raw), label)

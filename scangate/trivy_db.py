@@ -31,7 +31,7 @@ class CachedDB:
 
     def describe_age(self, now: datetime) -> str:
         age = self.age(now)
-        return f"{age.days} days old" if age is not None else "of unknown age"
+        return f"{_days(age.days)} old" if age is not None else "of unknown age"
 
 
 def cached_db(cache_dir: Path) -> CachedDB | None:
@@ -70,7 +70,7 @@ def check_db_age(
         why = f"the DB download failed (tried {download_failed}) and " if download_failed else ""
         raise ScannerError(
             f"{why}the cached vulnerability DB in {db.path} is {days}, more than "
-            f"--max-db-age {max_age.days} days: update it (run once with network "
+            f"--max-db-age {_days(max_age.days)}: update it (run once with network "
             "access or a reachable --db-repository) or raise --max-db-age"
         )
     if download_failed:
@@ -90,3 +90,7 @@ def mirrors(stderr: str, db_repositories: tuple[str, ...]) -> str:
     if not tried:
         tried = list(db_repositories or DEFAULT_DB_REPOSITORIES)
     return ", ".join(tried)
+
+
+def _days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"

@@ -102,12 +102,18 @@ def _severity_cvss(vuln: Vulnerability) -> float | None:
     return source.v3_score if source is not None and source.v3_score else None
 
 
+# Bound once: read for every vulnerability of a report (100,000 and more).
+_VULNERABILITY = Kind.VULNERABILITY
+
+
 def _vulnerability(
     target: str, vuln: Vulnerability, packages: dict[str, Package], file_target: bool
 ) -> Finding:
-    pkg = packages.get(vuln.pkg_id or "") or packages.get(
-        f"{vuln.pkg_name}@{vuln.installed_version}"
-    )
+    pkg: Package | None = None
+    if packages:  # none without --list-all-pkgs: no look-ups to make
+        pkg = packages.get(vuln.pkg_id or "") or packages.get(
+            f"{vuln.pkg_name}@{vuln.installed_version}"
+        )
     location: Location | None = None
     path = vuln.pkg_path or (target if file_target else None)
     if path:
@@ -117,8 +123,8 @@ def _vulnerability(
         )
     purl = vuln.purl or (pkg.identifier.purl if pkg and pkg.identifier else None)
     return Finding(
-        kind=Kind.VULNERABILITY,
-        id=canonical_id(Kind.VULNERABILITY, vuln.vulnerability_id),
+        kind=_VULNERABILITY,
+        id=canonical_id(_VULNERABILITY, vuln.vulnerability_id),
         severity=Severity.parse(vuln.severity),
         target=target,
         title=vuln.title or "",

@@ -2,11 +2,18 @@
 field names to attributes.
 
 Models ignore fields newer Trivy versions add and accept `null` wherever Trivy writes it, so
-reports from Trivy 0.50 to 0.76 all load. `trivy_report` reads a report into them;
+reports from Trivy 0.50 to 0.76 all load. They declare only the fields scangate reads: every
+other field is ignored like a new one, so it costs neither start-up (each declared field is
+schema to build in every process) nor parse time. `trivy_report` reads a report into them;
 `trivy_findings` converts them into `Finding`s.
-"""
 
-from __future__ import annotations
+Defining these classes builds their validators (pydantic's schema generation): import this
+module only where a report is read.
+
+Unlike the other modules, this one keeps its annotations as objects (no `from __future__
+import annotations`): pydantic would otherwise evaluate each field's annotation string again,
+a tenth of the models' build.
+"""
 
 from typing import Annotated, Any, TypeVar
 
@@ -23,6 +30,10 @@ _T = TypeVar("_T")
 # write as `null` are `X | None` and read with `or ()`: a before-validator would make pydantic
 # build the whole JSON as Python objects first.
 _CONFIG = ConfigDict(extra="ignore", populate_by_name=True)
+# Read-only by convention, without `frozen`, `eq` or `repr`: each generated method is code
+# compiled at every start-up (a fifth of this module's import time), and nothing uses them.
+# Every class has a docstring: for one without, `dataclasses` writes one from the class's
+# signature, the repr of every `Field` default, a tenth of this module's import time.
 
 # One of Trivy's five severities, upper case as Trivy writes it or lower case, or empty
 # (UNKNOWN, as in Trivy): exactly what `Severity.parse` reads. Anything else (`SEVERE`) means
@@ -37,51 +48,62 @@ SeverityText = Annotated[
 ]
 
 
-@dataclass(slots=True, frozen=True, config=_CONFIG)
+@dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class Line:
+    """One line of a secret's or a misconfiguration's code excerpt."""
+
     number: int | None = Field(None, alias="Number")
     content: str | None = Field(None, alias="Content")
     is_cause: bool | None = Field(None, alias="IsCause")
 
 
-@dataclass(slots=True, frozen=True, config=_CONFIG)
+@dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class Code:
+    """The code excerpt around a finding."""
+
     lines: list[Line] | None = Field(None, alias="Lines")
 
 
-@dataclass(slots=True, frozen=True, config=_CONFIG)
+@dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class CVSS:
+    """One source's CVSS scores of a vulnerability."""
+
     v3_score: float | None = Field(None, alias="V3Score")
-    v3_vector: str | None = Field(None, alias="V3Vector")
 
 
-@dataclass(slots=True, frozen=True, config=_CONFIG)
+@dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class PkgIdentifier:
+    """A package's identifiers: its package URL."""
+
     purl: str | None = Field(None, alias="PURL")
-    uid: str | None = Field(None, alias="UID")
-    bom_ref: str | None = Field(None, alias="BOMRef")
 
 
-@dataclass(slots=True, frozen=True, config=_CONFIG)
+@dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class PkgLocation:
+    """Where in a lock file a package is declared."""
+
     start_line: int | None = Field(None, alias="StartLine")
     end_line: int | None = Field(None, alias="EndLine")
 
 
-@dataclass(slots=True, frozen=True, config=_CONFIG)
+@dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class Package:
+    """One package Trivy found (`--list-all-pkgs`)."""
+
     id: str | None = Field(None, alias="ID")
     name: str | None = Field(None, alias="Name")
     version: str | None = Field(None, alias="Version")
-    file_path: str | None = Field(None, alias="FilePath")
     identifier: PkgIdentifier | None = Field(None, alias="Identifier")
     locations: list[PkgLocation] | None = Field(None, alias="Locations")
 
 
-@dataclass(slots=True, frozen=True, config=_CONFIG)
+@dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class Vulnerability:
-    # References, DataSource, dates and layer details are left out on purpose: a gate does
-    # not need them, and at 100,000 vulnerabilities they would double parse time and memory.
+    """One vulnerability of one installed package."""
+
+    # References, DataSource, CweIDs, VendorSeverity, dates and layer details are left out on
+    # purpose: a gate does not read them, and at 100,000 vulnerabilities they would double
+    # parse time and memory.
     vulnerability_id: str = Field(alias="VulnerabilityID")
     pkg_id: str | None = Field(None, alias="PkgID")
     pkg_name: str | None = Field(None, alias="PkgName")
@@ -98,9 +120,6 @@ class Vulnerability:
     title: str | None = Field(None, alias="Title")
     description: str | None = Field(None, alias="Description")
     severity: SeverityText | None = Field(None, alias="Severity")
-    cwe_ids: list[str] | None = Field(None, alias="CweIDs")
-    # Integers 0 (UNKNOWN) to 4 (CRITICAL) per vendor.
-    vendor_severity: dict[str, int] | None = Field(None, alias="VendorSeverity")
     cvss: dict[str, CVSS] | None = Field(None, alias="CVSS")
 
     @property
@@ -113,19 +132,19 @@ class Vulnerability:
         return None
 
 
-@dataclass(slots=True, frozen=True, config=_CONFIG)
+@dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class CauseMetadata:
+    """Where in the file a misconfiguration is."""
+
     resource: str | None = Field(None, alias="Resource")
-    provider: str | None = Field(None, alias="Provider")
-    service: str | None = Field(None, alias="Service")
     start_line: int | None = Field(None, alias="StartLine")
     end_line: int | None = Field(None, alias="EndLine")
-    code: Code | None = Field(None, alias="Code")
 
 
-@dataclass(slots=True, frozen=True, config=_CONFIG)
+@dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class Misconfiguration:
-    type: str | None = Field(None, alias="Type")
+    """One failed check of a configuration file."""
+
     id: str | None = Field(None, alias="ID")
     avd_id: str | None = Field(None, alias="AVDID")
     title: str | None = Field(None, alias="Title")
@@ -139,15 +158,18 @@ class Misconfiguration:
     cause_metadata: CauseMetadata | None = Field(None, alias="CauseMetadata")
 
 
-@dataclass(slots=True, frozen=True, config=_CONFIG)
+@dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class Layer:
+    """The image layer a finding is in."""
+
     diff_id: str | None = Field(None, alias="DiffID")
 
 
-@dataclass(slots=True, frozen=True, config=_CONFIG)
+@dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class Secret:
+    """One secret found in a file."""
+
     rule_id: str = Field(alias="RuleID")
-    category: str | None = Field(None, alias="Category")
     severity: SeverityText | None = Field(None, alias="Severity")
     title: str | None = Field(None, alias="Title")
     start_line: int | None = Field(None, alias="StartLine")
@@ -159,8 +181,10 @@ class Secret:
     layer: Layer | None = Field(None, alias="Layer")
 
 
-@dataclass(slots=True, frozen=True, config=_CONFIG)
+@dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class License:
+    """One license finding, of a package or a file."""
+
     name: str = Field(alias="Name")
     severity: SeverityText | None = Field(None, alias="Severity")
     category: str | None = Field(None, alias="Category")
@@ -169,7 +193,7 @@ class License:
     link: str | None = Field(None, alias="Link")
 
 
-@dataclass(slots=True, frozen=True, config=_CONFIG)
+@dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class ModifiedFinding:
     """A finding Trivy itself suppressed (ignore file, VEX) and reported with --show-suppressed."""
 
@@ -180,11 +204,12 @@ class ModifiedFinding:
     finding: dict[str, Any] | None = Field(None, alias="Finding")
 
 
-@dataclass(slots=True, frozen=True, config=_CONFIG)
+@dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class Result:
+    """One target (a lock file, an OS, a file) and its findings."""
+
     target: str = Field(alias="Target")
     class_: str | None = Field(None, alias="Class")
-    type: str | None = Field(None, alias="Type")
     packages: list[Package] | None = Field(None, alias="Packages")
     vulnerabilities: list[Vulnerability] | None = Field(None, alias="Vulnerabilities")
     misconfigurations: list[Misconfiguration] | None = Field(None, alias="Misconfigurations")
@@ -195,28 +220,36 @@ class Result:
     )
 
 
-@dataclass(slots=True, frozen=True, config=_CONFIG)
+@dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class OS:
+    """The scanned image's or root file system's OS."""
+
     family: str | None = Field(None, alias="Family")
     name: str | None = Field(None, alias="Name")
     eosl: bool = Field(False, alias="EOSL")
 
 
-@dataclass(slots=True, frozen=True, config=_CONFIG)
+@dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class Metadata:
+    """The scanned artifact: its OS and, for an image, its ID, tags and digests."""
+
     os: OS | None = Field(None, alias="OS")
     image_id: str | None = Field(None, alias="ImageID")
     repo_tags: list[str] | None = Field(None, alias="RepoTags")
     repo_digests: list[str] | None = Field(None, alias="RepoDigests")
 
 
-@dataclass(slots=True, frozen=True, config=_CONFIG)
+@dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class TrivyInfo:
+    """The Trivy that wrote the report."""
+
     version: str | None = Field(None, alias="Version")
 
 
-@dataclass(slots=True, frozen=True, config=_CONFIG)
+@dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class Report:
+    """A Trivy scan report (`--format json`)."""
+
     schema_version: int = Field(alias="SchemaVersion")
     artifact_name: str | None = Field(None, alias="ArtifactName")
     artifact_type: str | None = Field(None, alias="ArtifactType")
@@ -225,7 +258,7 @@ class Report:
     results: list[Result] | None = Field(None, alias="Results")
 
 
-@dataclass(slots=True, frozen=True, config=_CONFIG)
+@dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class Header:
     """Only the schema version: read when a report fails validation, to say why."""
 
@@ -249,4 +282,15 @@ FINDING_MODELS: dict[Kind, type[Any]] = {
 
 def validate(cls: type[_T], raw: dict[str, Any]) -> _T:
     """One finding Trivy suppressed, read from its plain JSON with the model `cls`."""
-    return TypeAdapter(cls).validate_python(raw)
+    return adapter(cls).validate_python(raw)
+
+
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def adapter(cls: type[_T]) -> TypeAdapter[_T]:
+    """The validator of a model, made once per process, at first use."""
+    found = _ADAPTERS.get(cls)
+    if found is None:
+        found = _ADAPTERS[cls] = TypeAdapter(cls)
+    return found

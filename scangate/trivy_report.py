@@ -16,15 +16,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from scangate.errors import ReportError
 from scangate.findings import Kind
-from scangate.trivy_models import FINDING_MODELS, MODIFIED_KINDS, Header, Report, validate
+from scangate.trivy_models import FINDING_MODELS, MODIFIED_KINDS, Header, Report, adapter, validate
 
 SUPPORTED_SCHEMA_VERSION = 2
-
-_REPORT = TypeAdapter(Report)
 
 
 def parse_report(data: bytes, source: str) -> Report:
@@ -37,7 +35,7 @@ def parse_report(data: bytes, source: str) -> Report:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        report = _REPORT.validate_json(data)
+        report = adapter(Report).validate_json(data)
     except ValidationError as exc:
         raise ReportError(_describe(exc, data, source)) from None
     finally:
@@ -250,7 +248,7 @@ def _describe(exc: ValidationError, data: bytes, source: str) -> str:
     if found is not None:
         return _foreign_message(source, found)
     try:
-        header = TypeAdapter(Header).validate_python(top)
+        header = adapter(Header).validate_python(top)
     except ValidationError:
         where = _json_path(first["loc"]) or "top level"
         return f"{source}: field {where}: {first['msg']}; is this an unmodified Trivy JSON report?"

@@ -90,6 +90,9 @@ class ScanOptions:
     # The policy's `trivy-secret-allow-rules`: True lets Trivy's built-in secret allow rules
     # (tests/, examples/, *.md, ...) drop secrets again; False (the default) reports them.
     trivy_secret_allow_rules: bool = False
+    # Use the cached DBs and checks bundle as they are (`--diff-base`'s base scan: the head
+    # scan just updated them, and both sides must be judged by the same advisories).
+    pinned_db: bool = False
 
 
 @dataclass
@@ -145,10 +148,12 @@ def build_argv(
         argv += ["--server", options.server]
     if options.insecure:
         argv.append("--insecure")
-    if options.offline or use_cached_db:
+    if options.offline or use_cached_db or options.pinned_db:
         argv += ["--skip-db-update", "--skip-java-db-update"]
     if options.offline:
         argv += ["--offline-scan", "--skip-check-update", "--skip-version-check"]
+    elif options.pinned_db:
+        argv += ["--skip-check-update"]
     if secret_config is not None:
         argv += ["--secret-config", str(secret_config)]
     # `--input=PATH` and `-- REF`: a target that starts with `-` is never read as an option

@@ -29,7 +29,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +39,8 @@ import filelock
 import pytest
 import yaml
 
-from tests.support import images, servers, trivydb
+from tests.support import github_api, github_server, images, servers, trivydb
+from tests.support.github_server import FakeGitHub
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = ROOT / "action.yml"
@@ -173,7 +174,8 @@ _TOKEN = re.compile(
 
 @dataclass
 class ExprContext:
-    """What `${{ }}` may read: inputs, earlier steps' outputs, github.action_path, runner.*."""
+    """What `${{ }}` may read: inputs, earlier steps' outputs, github.action_path,
+    github.token, runner.*."""
 
     inputs: Mapping[str, str]
     step_ids: frozenset[str]
@@ -195,6 +197,8 @@ class ExprContext:
                 return self.outputs.get(step_id, {}).get(key, "")
             case ["github", "action_path"]:
                 return self.github["action_path"]
+            case ["github", "token"]:
+                return self.github.get("token", "")
             case ["runner", key] if key in self.runner:
                 return self.runner[key]
         raise UnsupportedExpression(f"unsupported context {name!r}")
@@ -397,6 +401,7 @@ class ActionRunner:
         workspace: Path,
         runner_temp: Path,
         job_env: Mapping[str, str] | None = None,
+        github_token: str = "",
     ) -> ActionRun:
         unknown = set(inputs) - set(self.action["inputs"])
         assert not unknown, f"not inputs of the action: {sorted(unknown)}"
@@ -411,7 +416,7 @@ class ActionRunner:
             inputs={**self.defaults(), **inputs},
             step_ids=self.step_ids,
             outputs={},
-            github={"action_path": str(self.action_path)},
+            github={"action_path": str(self.action_path), "token": github_token},
             runner=runner,
         )
         base_env = {
@@ -666,12 +671,15 @@ RunAction = Callable[..., ActionRun]
 
 @pytest.fixture
 def run_action(workspace: Path, runner_temp: Path) -> RunAction:
-    def run(job_env: Mapping[str, str] | None = None, **inputs: str) -> ActionRun:
+    def run(
+        job_env: Mapping[str, str] | None = None, github_token: str = "", **inputs: str
+    ) -> ActionRun:
         return ActionRunner().run(
             {k.replace("_", "-"): v for k, v in inputs.items()},
             workspace=workspace,
             runner_temp=runner_temp,
             job_env={**OFFLINE_JOB_ENV, **(job_env or {})},
+            github_token=github_token,
         )
 
     return run
@@ -732,7 +740,7 @@ def test_failing_gate_fails_the_step_after_uploading_sarif(
     assert rules == ["DS-0002", "DS-0026", "github-pat"]
     gate = run.step("Apply the verdict")
     assert gate.outcome == "failure" and gate.returncode == 1
-    assert "::error title=scangate::the gate failed: 2 failing finding(s)" in gate.stdout
+    assert "::error title=scangate::the gate failed: 2 failing findings" in gate.stdout
     summary = run.step("Run scangate").summary
     # Report text is Markdown-escaped in the summary (`escape.markdown`).
     assert "scangate: FAIL" in summary and "github\\-pat" in summary
@@ -785,6 +793,10 @@ def test_a_scan_that_cannot_run_fails_even_with_fail_false(
         ({"cache": ""}, "cache"),
         ({"sarif-file": "a.sarif\nverdict=pass"}, "sarif-file"),
         ({"trivy-version": "0.76.0; rm -rf /"}, "trivy-version"),
+        ({"pr-comment": "sometimes"}, "pr-comment"),
+        ({"diff-base": "--upload-pack=touch pwned"}, "diff-base"),
+        ({"diff-base": "main\nSCANGATE_POLICY=x"}, "diff-base"),
+        ({"diff-base": "main", "scan-type": "image"}, "diff-base"),
     ],
 )
 def test_invalid_inputs_stop_before_scanning(
@@ -878,6 +890,183 @@ def test_bundled_trivy_version_needs_no_install(run_action: RunAction, workspace
     assert not run.step("Cache the Trivy release").ran
     assert not run.step("Install Trivy").ran
     assert run.step("Run scangate").env["SCANGATE_TRIVY"].endswith("scangate-venv/bin/trivy")
+
+
+# --- pull requests: the diff base, the comment, forks -----------------------------------------
+
+
+def git_in(repo: Path, *args: str) -> str:
+    git = ["git", "-c", "user.name=scangate tests", "-c", "user.email=tests@example.invalid"]
+    git += ["-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"]
+    done = subprocess.run(
+        [*git, *args], cwd=repo, capture_output=True, text=True, timeout=60, check=True
+    )
+    return done.stdout.strip()
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    base: str
+    head: str
+    origin: Path
+
+
+def write_pull_request(workspace: Path, token: str) -> PullRequest:
+    """A bare `origin` whose base commit fails DS-0002 and whose head adds a secret, and the
+    workspace as actions/checkout leaves it: a clone of depth 1 of the head, without the base."""
+    origin = workspace.parent / "origin.git"
+    source = workspace.parent / "source"
+    source.mkdir()
+    git_in(source, "init", "-q")
+    (source / "Dockerfile").write_text(FAILING_DOCKERFILE)
+    git_in(source, "add", "-A")
+    git_in(source, "commit", "-q", "-m", "base")
+    base = git_in(source, "rev-parse", "HEAD")
+    (source / "ci.env").write_text(f"GITHUB_TOKEN={token}\n")
+    git_in(source, "add", "-A")
+    git_in(source, "commit", "-q", "-m", "add a token")
+    head = git_in(source, "rev-parse", "HEAD")
+    git_in(source.parent, "clone", "-q", "--bare", str(source), str(origin))
+    git_in(workspace.parent, "clone", "-q", "--depth=1", origin.as_uri(), str(workspace))
+    assert git_in(workspace, "rev-parse", "--is-shallow-repository") == "true"
+    return PullRequest(base, head, origin)
+
+
+def pull_request_event(
+    path: Path, base: str, *, fork: bool = False, name: str = "pull_request"
+) -> dict[str, str]:
+    """The job environment of a `pull_request` run whose payload names `base`."""
+    github_api.event(path, fork=fork, head_repo="someone/fork" if fork else None)
+    payload = json.loads(path.read_text())
+    payload["pull_request"]["base"]["sha"] = base
+    if not fork:
+        payload["pull_request"]["head"]["repo"] = payload["pull_request"]["base"]["repo"]
+    path.write_text(json.dumps(payload))
+    return github_api.env(path, GITHUB_EVENT_NAME=name)
+
+
+@pytest.fixture
+def api() -> Iterator[FakeGitHub]:
+    with github_server.serve() as server:
+        yield server
+
+
+def test_pull_request_gates_only_what_it_adds(
+    run_action: RunAction, workspace: Path, fake_github_token: str, api: FakeGitHub
+) -> None:
+    pr = write_pull_request(workspace, fake_github_token)
+    job_env = {**pull_request_event(workspace.parent / "event.json", pr.base)}
+    job_env["GITHUB_API_URL"] = api.url
+    run = run_action(job_env, github_api.token(), **MISCONFIG_SECRET)
+    assert not run.succeeded  # the new secret fails the gate
+    resolve = run.step("Resolve the pull request")
+    assert f"scangate: fetching the base commit {pr.base}" in resolve.stdout
+    assert resolve.outputs["diff-base"] == pr.base
+    assert resolve.outputs["pr-comment"] == "on-change"
+    assert resolve.outputs["upload-sarif"] == "true"
+    # The fetch added the base commit, nothing else: the clone stays shallow.
+    git_in(workspace, "cat-file", "-e", f"{pr.base}^{{commit}}")
+    assert git_in(workspace, "rev-parse", "--is-shallow-repository") == "true"
+    out = run.outputs
+    assert (out["verdict"], out["failing"], out["findings"], out["new"]) == ("fail", "1", "3", "1")
+    result = json.loads(Path(out["json-file"]).read_text())
+    assert result["diff"]["base"] == pr.base
+    decisions = {f["id"]: f["decision"] for f in result["findings"]}
+    assert decisions["DS-0002"] == "pre-existing" and decisions["github-pat"] == "fail"
+    # The comment: created once, with the token of the workflow, never printed.
+    (create,) = api.writes()
+    assert create.authorization == f"Bearer {github_api.token()}"
+    body = str(create.body["body"]) if create.body else ""
+    assert "**1 new failing finding** (1 secret)" in body and "### Pre-existing" in body
+    assert f"Compared with the base commit {pr.base[:12]}." in body
+    assert github_api.token() not in run.log and fake_github_token not in run.log + body
+    assert run.step("Upload SARIF to code scanning").ran
+    assert run.step("Apply the verdict").returncode == 1
+
+
+def test_fork_pull_request_skips_the_upload_and_the_comment_and_still_gates(
+    run_action: RunAction, workspace: Path, fake_github_token: str, api: FakeGitHub
+) -> None:
+    pr = write_pull_request(workspace, fake_github_token)
+    job_env = pull_request_event(workspace.parent / "event.json", pr.base, fork=True)
+    job_env["GITHUB_API_URL"] = api.url
+    run = run_action(job_env, github_api.token(), **MISCONFIG_SECRET)
+    resolve = run.step("Resolve the pull request")
+    assert "::notice title=scangate::pull request from a fork: the SARIF is not uploaded" in (
+        resolve.stdout
+    )
+    assert "::notice title=scangate::pull request from a fork: no pull request comment" in (
+        resolve.stdout
+    )
+    assert resolve.outputs["upload-sarif"] == "false"
+    assert resolve.outputs["fork"] == "true"
+    assert not run.step("Upload SARIF to code scanning").ran
+    assert api.requests == []
+    # The gate ran against the base all the same, and fails on the new secret.
+    assert run.outputs["verdict"] == "fail" and run.outputs["new"] == "1"
+    assert run.step("Apply the verdict").returncode == 1
+
+
+def test_pull_request_target_from_a_fork_comments_but_does_not_upload(
+    run_action: RunAction, workspace: Path, fake_github_token: str, api: FakeGitHub
+) -> None:
+    # pull_request_target runs with a token that can write, for the base repository.
+    pr = write_pull_request(workspace, fake_github_token)
+    event = workspace.parent / "event.json"
+    job_env = pull_request_event(event, pr.base, fork=True, name="pull_request_target")
+    job_env["GITHUB_API_URL"] = api.url
+    run = run_action(job_env, github_api.token(), **MISCONFIG_SECRET)
+    assert run.step("Resolve the pull request").outputs["pr-comment"] == "on-change"
+    assert not run.step("Upload SARIF to code scanning").ran
+    assert [r.method for r in api.writes()] == ["POST"]
+
+
+def test_other_events_and_none_gate_everything(
+    run_action: RunAction, workspace: Path, fake_github_token: str, api: FakeGitHub
+) -> None:
+    pr = write_pull_request(workspace, fake_github_token)
+    event = workspace.parent / "event.json"
+    event.write_text(json.dumps({"ref": "refs/heads/main", "after": pr.head}))
+    push = {**github_api.env(event, GITHUB_EVENT_NAME="push"), "GITHUB_API_URL": api.url}
+    pull = pull_request_event(workspace.parent / "pr.json", pr.base)
+    pull["GITHUB_API_URL"] = api.url
+    for job_env, inputs in ((push, {}), (pull, {"diff_base": "none", "pr_comment": "off"})):
+        run = run_action(job_env, github_api.token(), **MISCONFIG_SECRET, **inputs)
+        assert run.step("Resolve the pull request").outputs["diff-base"] == ""
+        assert (run.outputs["failing"], run.outputs["new"]) == ("2", "")
+        result = json.loads(Path(run.outputs["json-file"]).read_text())
+        assert "diff" not in result
+    assert api.requests == []
+    assert "fetching" not in run.log
+
+
+def test_a_base_that_cannot_be_fetched_stops_the_gate(
+    run_action: RunAction, workspace: Path, fake_github_token: str
+) -> None:
+    """Never a silent fallback to a full gate or to a pass: exit 2, with what to do."""
+    pr = write_pull_request(workspace, fake_github_token)
+    gone = "c" * 40
+    run = run_action(pull_request_event(workspace.parent / "event.json", gone), **MISCONFIG_SECRET)
+    resolve = run.step("Resolve the pull request")
+    assert f"::warning title=scangate::could not fetch the base commit {gone}" in resolve.stdout
+    scan = run.step("Run scangate")
+    assert scan.returncode == 2, run.log
+    assert f"the base commit {gone} is not in this shallow clone" in scan.stderr
+    assert "fetch-depth: 0" in scan.stderr
+    assert run.outputs["verdict"] == ""
+    assert pr.head == git_in(workspace, "rev-parse", "HEAD")
+
+
+def test_a_ref_given_as_diff_base_is_used_as_it_is(
+    run_action: RunAction, workspace: Path, fake_github_token: str
+) -> None:
+    pr = write_pull_request(workspace, fake_github_token)
+    git_in(workspace, "fetch", "-q", "--depth=2", "origin", pr.head)
+    run = run_action(diff_base="HEAD~1", **MISCONFIG_SECRET)
+    assert run.step("Resolve the pull request").outputs["diff-base"] == "HEAD~1"
+    assert "fetching" not in run.log
+    result = json.loads(Path(run.outputs["json-file"]).read_text())
+    assert (result["diff"]["base"], result["diff"]["ref"]) == (pr.base, "HEAD~1")
 
 
 # --- the run step's argument handling, with a scangate that records its argv ----------------
@@ -1153,3 +1342,142 @@ def test_act_runs_the_selftest_and_an_uploading_workflow(
     assert upload["sarif_file"] == printed["SARIF_FILE"]
     assert upload["results"] == int(printed["FINDINGS"])
     assert "scangate: FAIL" in log.summaries("upload")
+
+
+ACT_PR_WORKFLOW = """\
+name: act-pr
+on: pull_request
+permissions: {}
+jobs:
+  pr:
+    runs-on: ubuntu-latest
+    permissions:
+      contents: read
+      pull-requests: write
+      security-events: write
+    steps:
+      - uses: actions/checkout@CHECKOUT_SHA # the pin of selftest.yml
+        with:
+          persist-credentials: false
+      - id: scan
+        uses: ./
+        continue-on-error: true
+        with:
+          scan-ref: project
+          scanners: misconfig,secret
+          policy: default
+          sarif-category: act-pr
+      - name: Print the outputs
+        shell: bash
+        env:
+          OUTCOME: ${{ steps.scan.outcome }}
+          VERDICT: ${{ steps.scan.outputs.verdict }}
+          FAILING: ${{ steps.scan.outputs.failing }}
+          NEW: ${{ steps.scan.outputs.new }}
+          JSON_FILE: ${{ steps.scan.outputs.json-file }}
+        run: |
+          python3 - <<'PY'
+          import json, os
+          names = ("OUTCOME", "VERDICT", "FAILING", "NEW", "JSON_FILE")
+          print("act-pr outputs: " + json.dumps({n: os.environ[n] for n in names}))
+          PY
+"""
+
+
+def run_act_pull_request(
+    base: Path, token: str, api: FakeGitHub, *, fork: bool
+) -> tuple[ActLog, list[dict[str, Any]], PullRequest]:
+    """act-pr.yml, run by act on a `pull_request` event (`-e`) in a clone of depth 1 of the
+    pull request's head, as actions/checkout leaves it: the act log, the stubs' records."""
+    pins = remote_pins()
+    source = copy_checkout(base / "source")
+    act_dir = source / ".github" / "act"
+    act_dir.mkdir()
+    (act_dir / "act-pr.yml").write_text(
+        ACT_PR_WORKFLOW.replace("CHECKOUT_SHA", pins["actions/checkout"])
+    )
+    (source / "project").mkdir()
+    (source / "project" / "Dockerfile").write_text(FAILING_DOCKERFILE)
+    git_commit_all(source)
+    base_sha = git_in(source, "rev-parse", "HEAD")
+    (source / "project" / "ci.env").write_text(f"GITHUB_TOKEN={token}\n")
+    git_in(source, "add", "-A")
+    git_in(source, "commit", "-q", "-m", "add a token")
+    head_sha = git_in(source, "rev-parse", "HEAD")
+    origin = base / "origin.git"
+    git_in(base, "clone", "-q", "--bare", str(source), str(origin))
+    repo = base / "repo"
+    git_in(base, "clone", "-q", "--depth=1", origin.as_uri(), str(repo))
+    # act names the repository (GITHUB_REPOSITORY) after this remote; the Action fetches
+    # from `origin`.
+    slug = f"{github_api.OWNER}/{github_api.REPO}"
+    git_in(repo, "remote", "add", "github", f"https://github.com/{slug}.git")
+    event = base / "event.json"
+    pull_request_event(event, base_sha, fork=fork)
+    payload = json.loads(event.read_text())
+    payload["pull_request"]["head"]["sha"] = head_sha
+    event.write_text(json.dumps(payload))
+
+    stub_log = base / "stub-log.jsonl"
+    stub_log.write_text("")
+    home = base / "home"
+    home.mkdir()
+    argv = [str(BIN / "act"), "pull_request", "-e", str(event), "-W", ".github/act"]
+    argv += ["-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--pull=false"]
+    argv += ["--no-cache-server", "--no-skip-checkout", "--json", "--remote-name", "github"]
+    argv += ["-s", "GITHUB_TOKEN"]  # its value comes from act's environment, not argv
+    for name, sha in sorted(pins.items()):
+        argv += ["--local-repository", f"{name}@{sha}={STUB_FOR[name]}"]
+    job_env = {
+        "ACT_STUB_REPOSITORY": str(repo),
+        "ACT_STUB_LOG": str(stub_log),
+        "ACT_STUB_CACHE": str(base / "cache-store"),
+        "SCANGATE_OFFLINE": "true",
+        "GITHUB_API_URL": api.url,
+    }
+    for name, value in job_env.items():
+        argv += ["--env", f"{name}={value}"]
+    env = {**inherited_env(), "HOME": str(home), "ACT_DISABLE_VERSION_CHECK": "1"}
+    env["GITHUB_TOKEN"] = github_api.token()
+    completed = subprocess.run(
+        argv, cwd=repo, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    events = []
+    for line in completed.stdout.splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            events.append({"msg": line})
+    records = [json.loads(line) for line in stub_log.read_text().splitlines()]
+    return ActLog(completed.returncode, events), records, PullRequest(base_sha, head_sha, origin)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fork", [False, True], ids=["same-repository", "fork"])
+def test_act_runs_the_action_on_a_pull_request_event(
+    tmp_path: Path, fake_github_token: str, api: FakeGitHub, fork: bool
+) -> None:
+    """diff-base auto: the base commit comes from the event payload and is fetched into the
+    shallow clone; the gate fails on the new secret only. A fork: no upload, no comment."""
+    log, records, pr = run_act_pull_request(tmp_path, fake_github_token, api, fork=fork)
+    tail = log.text()[-20000:]
+    assert log.job_results() == {"pr": "success"}, tail
+    printed = log.printed("pr", "act-pr outputs: ")
+    assert printed["OUTCOME"] == "failure" and printed["VERDICT"] == "fail", tail
+    assert (printed["FAILING"], printed["NEW"]) == ("1", "1")
+    output = log.output("pr")
+    assert f"scangate: fetching the base commit {pr.base}" in output
+    assert github_api.token() not in log.text() and fake_github_token not in log.text()
+    uploads = [r for r in records if r["stub"] == "upload-sarif"]
+    if fork:
+        assert uploads == []
+        assert "pull request from a fork: the SARIF is not uploaded" in log.text()
+        assert api.requests == []
+    else:
+        (upload,) = uploads
+        assert upload["results"] == 3
+        (create,) = api.writes()
+        body = str(create.body["body"]) if create.body else ""
+        assert body.startswith("<!-- scangate:act-pr -->")
+        assert f"Compared with the base commit {pr.base[:12]}." in body
+        assert "**1 new failing finding** (1 secret)" in body

@@ -125,7 +125,7 @@ def check(
 def test_table_json_and_sarif_keep_the_reported_spelling(check: Check) -> None:
     out = check()
     assert out.code == 1
-    rows = {line.split()[2]: line for line in out.table.splitlines() if "GHSA-" in line}
+    rows = {line.split()[1]: line for line in out.table.splitlines() if "GHSA-" in line}
     assert set(rows) == {GHSA, PAIR_LOWER, PAIR_UPPER}
     assert "requests" in rows[GHSA] and "urllib3" in rows[PAIR_LOWER]
     assert GHSA.upper() not in out.table

@@ -324,7 +324,7 @@ def test_check_reads_the_values_beside_the_report_and_fails_closed_without_them(
     )
     assert code == 0
     err = capsys.readouterr().err
-    assert "3 secret(s) not recorded" in err and "could not be read" in err
+    assert "3 secrets not recorded" in err and "could not be read" in err
     assert not any(e["kind"] == "secret" for e in json.loads(baseline.read_text())["findings"])
 
 

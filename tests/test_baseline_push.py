@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import settings_with_token
-from tests.support import gitrepo
+from tests.support import gitrepo, table
 from tests.support.gitrepo import Clone
 
 OTHER_TOKEN = "ghp" + "_" + "Zz9y" * 9  # built at run time: this repository holds no token
@@ -60,5 +60,5 @@ def test_a_new_token_where_the_baselined_one_was_is_rejected(
     assert push.returncode != 0 and "failed to push some refs" in push.stderr, output(push)
     assert clone.remote_refs() == before
     assert "FAIL: 2 findings: 1 failing (1 secret), 1 known" in output(push)
-    assert "github-pat  app/settings.py  app/settings.py:5" in output(push)
+    assert table.shows(output(push), "app/settings.py", "github-pat", "line 5")
     assert OTHER_TOKEN not in output(push) and fake_github_token not in output(push)

@@ -223,3 +223,135 @@ def test_stop_commands_wraps_with_an_unpredictable_token() -> None:
     assert last == f"::{token}::"
     assert [c.name for c in workflow_commands.commands(block)] == ["stop-commands", token]
     assert len({escape.new_token() for _ in range(100)}) == 100
+
+
+# --- the fast escapers give the same text as the straightforward ones ----------------------
+# The reference implementations below are the escapers as they were before they were made
+# faster (issue 10): one Unicode check and one str.replace per punctuation character, and
+# urlsplit for every URL. Every output must stay exactly the same.
+
+
+def reference_plain(text: str, limit: int | None = None, *, tabs: bool = False) -> str:
+    text = escape.clip(text, limit)
+    if text.isprintable() and "\\" not in text and "##[" not in text:
+        return text
+    if tabs:
+        return escape._PLAIN.sub(lambda m: "\t" if m[0] == "\t" else escape._visible(m[0]), text)
+    return escape._PLAIN.sub(lambda m: escape._visible(m[0]), text)
+
+
+def reference_markdown(text: str, limit: int | None = None) -> str:
+    text = escape.clip(text, limit)
+    if not text.isprintable():
+        text = escape._VISIBLE.sub(lambda m: escape._visible(m[0]), text)
+    text = text.replace("\\", "\\\\")
+    for char in """!"#$%&'()*+,-./:;<=>?[]^_`{|}~""":
+        text = text.replace(char, "\\" + char)
+    return text.replace("@", "@&#8203;")
+
+
+def reference_safe_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    if not url or len(url) > escape.MAX_URL or escape._URL_CHARS.fullmatch(url) is None:
+        return False
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        return False
+    host = parts.hostname or ""
+    return (
+        parts.scheme.lower() in ("http", "https")
+        and url.lower().startswith(("http://", "https://"))
+        and "@" not in parts.netloc
+        and (escape._HOST.fullmatch(host) is not None or escape._IPV6.fullmatch(host) is not None)
+    )
+
+
+_ASCII = "".join(map(chr, range(128)))
+# Pieces hostile text is made of: every ASCII character, C1 controls, bidi and zero-width
+# characters, separators, tags, lone surrogates, accents, CJK, emoji, and the sequences
+# the escapers look for.
+_PIECES = [
+    *_ASCII,
+    *"\x85\x9b\x9d\xa0\xad\u0600\u061c\u180e\u200b\u200d\u200e\u202e\u2028\u2029\u2066",
+    *"\u2069\ufeff\ufff9\U000e0001\U000e0041\U000110bd\U0001d173\udcff\ud800",
+    *"éßŁ漢字テスト한국어😀\u0301\U0001f600",
+    "##[", "@user", "a@b.example", "\\\\", "\r\n", "](http://x)", "<b>", "&amp;", "  ",
+]  # fmt: skip
+
+
+def _random_texts(seed: int, count: int) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    texts = ["", " ", "#", "##", "##[", "@", "\\", "A" * 81, "." * 200]
+    for _ in range(count):
+        size = rng.choice((1, 3, 10, 60, 79, 80, 81, 82, 300, 2000))
+        if rng.random() < 0.3:  # prose: where the fast paths are taken
+            words = rng.choices(["flaw", "in", "the", "(CVE-1)", "a.b", "x-y", "Ünïcode"], k=size)
+            text = " ".join(words)[:size]
+        elif rng.random() < 0.5:  # any code point but surrogates
+            text = "".join(
+                chr(rng.choice((rng.randrange(0xD800), rng.randrange(0xE000, 0x110000))))
+                for _ in range(size)
+            )
+        else:
+            text = "".join(rng.choices(_PIECES, k=size))
+        texts.append(text)
+        texts.append(text.encode("ascii", "ignore").decode())  # its ASCII part
+    return texts
+
+
+EQUIVALENCE_TEXTS = _random_texts(seed=20261201, count=3000) + HOSTILE
+
+
+def test_plain_is_unchanged_on_random_hostile_text() -> None:
+    for text in EQUIVALENCE_TEXTS:
+        assert escape.plain(text) == reference_plain(text), ascii(text)
+        assert escape.plain(text, tabs=True) == reference_plain(text, tabs=True), ascii(text)
+        assert escape.plain(text, 50) == reference_plain(text, 50), ascii(text)
+        assert escape.printable(text) is text.isprintable(), ascii(text)
+
+
+def test_markdown_is_unchanged_on_random_hostile_text() -> None:
+    for text in EQUIVALENCE_TEXTS:
+        expected = reference_markdown(text)
+        assert escape.markdown(text) == expected, ascii(text)
+        assert escape.markdown_size(text) == len(expected), ascii(text)
+        assert escape.plain_and_markdown(text) == (reference_plain(text), expected), ascii(text)
+        assert escape.markdown(text, 50) == reference_markdown(text, 50), ascii(text)
+
+
+def _random_urls(seed: int, count: int) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    parts = [
+        "http", "https", "HTTPS", "hTtP", "ftp", "javascript", "://", ":", "//", "/", "?", "#",
+        "@", "[", "]", "[::1]", "[v1.x]", ":80", ":0", ":65535", ":65536", ":x", ":-1", "a",
+        "good.example", "-bad", "x-", "1.2.3.4", "xn--p1ai", "ſ", "\u212a", "%41", "&", "=",
+        ";", ",", "*", "!", "$", "+", "~", "_", ".", "..", " ", "\t", "\n", "\x00", "<", ">",
+        '"', "'", "(", ")", "\\", "`", "{", "}", "|", "^", "é", "CVE-2024-1234", "a" * 300,
+    ]  # fmt: skip
+    urls = ["https://a." + "b" * 2040, "https://a." + "b" * 2039, "http://a", "https://a/"]
+    for _ in range(count):
+        scheme = rng.choice(["https://", "http://", "HTTP://", "https:/", "https:", ""])
+        urls.append(scheme + "".join(rng.choices(parts, k=rng.randrange(1, 12))))
+    return urls
+
+
+def test_safe_url_and_markdown_link_are_unchanged_on_random_urls() -> None:
+    for url in _random_urls(seed=20261201, count=20000) + SAFE_URLS + HOSTILE_URLS:
+        assert escape.safe_url(url) is reference_safe_url(url), ascii(url)
+        label = "CVE-2024-1234 [x]"
+        destination = url.replace("&", "\\&")
+        expected = (
+            f"[{reference_markdown(label)}]({destination})"
+            if reference_safe_url(url)
+            else f"{reference_markdown(label)} ({reference_markdown(url)})"
+            if url
+            else reference_markdown(label)
+        )
+        assert escape.markdown_link(label, url) == expected, ascii(url)

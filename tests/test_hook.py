@@ -231,6 +231,18 @@ def test_find_repo_outside_a_work_tree_is_a_usage_error(
         hook.find_repo(outside, env=env)
 
 
+def test_find_repo_gives_one_answer_from_the_top_level_and_below(clone: Clone) -> None:
+    # The top level takes one git process, a subdirectory two: the same repository.
+    clone.git("config", "core.hooksPath", "tools/hooks")
+    clone.commit("base", {"src/a.py": "A = 1\n"})
+    top = hook.find_repo(clone.path, env=clone.env)
+    assert top == hook.find_repo(clone.path / "src", env=clone.env)
+    assert top.root == clone.path and top.hooks == clone.path / "tools" / "hooks"
+    assert top.objects == (clone.path / ".git" / "objects").resolve()
+    with pytest.raises(UsageError, match="not inside a git work tree"):
+        hook.find_repo(clone.path / ".git", env=clone.env)
+
+
 # --- the file versions -------------------------------------------------------------------------
 
 
@@ -717,7 +729,7 @@ def test_cli_push_of_commits_the_remote_has_scans_only_the_ref_name(clone: Clone
     # Only the new ref's name is new: it is scanned (a token can be a branch name).
     assert done.returncode == 0, done.stderr
     assert done.stderr.startswith(
-        "scangate: 0 pushed commit(s) add or change 0 file version(s); "
+        "scangate: 0 pushed commits add or change 0 file versions; "
         "also scanning the ref and file names\n"
     )
     assert "PASS: 0 findings" in done.stdout

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import DOCKERFILE_WITHOUT_USER, settings_with_token
-from tests.support import gitrepo, scanning
+from tests.support import gitrepo, scanning, table
 from tests.support.gitrepo import Clone
 
 README = "# demo\n\nA small project.\n"
@@ -65,8 +65,10 @@ def test_a_token_in_a_pushed_commit_is_rejected_and_the_remote_unchanged(
     push = clone.push("origin", "main")
     assert rejected(push), output(push)
     assert clone.remote_refs() == before
-    assert "CRITICAL    secret  github-pat  app/settings.py  app/settings.py:3" in output(push)
-    assert "FAIL: 2 findings: 2 failing (2 secret)" in output(push)
+    assert table.shows(
+        output(push), "app/settings.py", "CRITICAL", "github-pat", "line 3", kind="secret"
+    )
+    assert "FAIL: 2 findings: 2 failing (2 secrets)" in output(push)
     assert "policy: built-in policy 'pre-push'" in output(push)
     assert f"app/settings.py as of pushed commit {commit[:12]}" in output(push)
     assert fake_github_token not in output(push)  # Trivy masks it
@@ -76,7 +78,7 @@ def test_a_clean_push_goes_through(clone: Clone) -> None:
     clone.commit("initial", {"README.md": README, "app/main.py": APP})
     push = clone.push("origin", "main")
     assert push.returncode == 0, output(push)
-    assert "scangate: 1 pushed commit(s) add or change 2 file version(s)" in output(push)
+    assert "scangate: 1 pushed commit adds or changes 2 file versions" in output(push)
     assert "PASS: 0 findings" in output(push)
     assert clone.remote_refs()["refs/heads/main"] == clone.head()
 
@@ -96,7 +98,7 @@ def test_a_token_only_in_uncommitted_files_does_not_block(
     clone.git("add", "staged.py")  # staged but not committed
     push = clone.push("origin", "main")
     assert push.returncode == 0, output(push)
-    assert "1 pushed commit(s) add or change 1 file version(s)" in output(push)
+    assert "1 pushed commit adds or changes 1 file version" in output(push)
 
 
 def test_a_token_committed_then_removed_is_still_caught(
@@ -111,7 +113,7 @@ def test_a_token_committed_then_removed_is_still_caught(
     push = clone.push("origin", "main")
     assert rejected(push), output(push)
     assert clone.remote_refs() == before
-    assert "github-pat  app/config.py" in output(push)
+    assert table.shows(output(push), "app/config.py", "github-pat")
     assert f"app/config.py as of pushed commit {added[:12]}" in output(push)
 
 
@@ -123,10 +125,10 @@ def test_every_version_of_a_file_is_scanned(clone: Clone, fake_github_token: str
     push = clone.push("origin", "main")
     assert rejected(push), output(push)
     # Three versions of app/main.py: three sets, the secret scanner once per set.
-    assert "3 pushed commit(s) add or change 4 file version(s)" in output(push)
+    assert "3 pushed commits add or change 4 file versions" in output(push)
     assert "[3/3] finished" in output(push)
     assert f"app/main.py as of pushed commit {middle[:12]}" in output(push)
-    assert "FAIL: 1 findings: 1 failing (1 secret)" in output(push)
+    assert "FAIL: 1 finding: 1 failing (1 secret)" in output(push)
 
 
 def test_deleting_a_remote_branch_scans_nothing_and_passes(
@@ -157,7 +159,7 @@ def test_a_new_branch_brings_only_the_commits_the_remote_lacks(
     clone.commit("feature", {"feature.py": "F = 1\n"})
     push = clone.push("origin", "feature")
     assert push.returncode == 0, output(push)
-    assert "1 pushed commit(s) add or change 1 file version(s)" in output(push)
+    assert "1 pushed commit adds or changes 1 file version" in output(push)
 
 
 def test_a_new_branch_with_unpushed_commits_of_its_base_brings_them_too(
@@ -169,7 +171,7 @@ def test_a_new_branch_with_unpushed_commits_of_its_base_brings_them_too(
     clone.commit("feature", {"feature.py": "F = 1\n"})
     push = clone.push("origin", "feature")
     assert rejected(push), output(push)
-    assert "github-pat  old.py" in output(push)
+    assert table.shows(output(push), "old.py", "github-pat")
 
 
 def test_one_push_of_several_refs_checks_every_ref(clone: Clone, fake_github_token: str) -> None:
@@ -180,7 +182,7 @@ def test_one_push_of_several_refs_checks_every_ref(clone: Clone, fake_github_tok
     clone.commit("token", {"app/token.py": f'T = "{fake_github_token}"\n'})
     push = clone.push("origin", "main", "feature")
     assert rejected(push), output(push)
-    assert "github-pat  app/token.py" in output(push)
+    assert table.shows(output(push), "app/token.py", "github-pat")
     assert clone.remote_refs() == before
 
 
@@ -189,7 +191,7 @@ def test_a_dockerfile_without_user_fails_as_a_misconfiguration(clone: Clone) -> 
     clone.commit("container", {"Dockerfile": DOCKERFILE_WITHOUT_USER})
     push = clone.push("origin", "main")
     assert rejected(push), output(push)
-    assert "HIGH        misconfiguration  DS-0002" in output(push)
+    assert table.shows(output(push), None, "HIGH", "DS-0002", kind="misconfiguration")
     assert "FAIL: 2 findings: 1 failing (1 misconfiguration)" in output(push)  # DS-0026 is LOW
 
 
@@ -212,7 +214,7 @@ def test_vulnerabilities_are_scanned_only_with_a_fresh_cached_db(clone: Clone) -
     scanning.write_db(cache)
     push = clone.push("origin", "main")
     assert rejected(push), output(push)
-    assert "CRITICAL    vulnerability" in output(push)
+    assert table.shows(output(push), None, "CRITICAL", kind="vulnerability")
     assert "urllib3" in output(push)
 
 
@@ -240,7 +242,8 @@ def test_the_project_policy_and_baseline_are_the_defaults(
     push = clone.push("origin", "main")
     assert rejected(push), output(push)
     assert f"(policy: {clone.path / '.scangate.yaml'})" in output(push)
-    assert "LOW         misconfiguration  DS-0026" in output(push)  # below pre-push's HIGH
+    # Below pre-push's HIGH.
+    assert table.shows(output(push), None, "LOW", "DS-0026", kind="misconfiguration")
 
 
 def hook_json(clone: Clone, stdin: str, *extra: str) -> dict[str, Any]:
@@ -325,8 +328,8 @@ def test_pre_commit_variables_stand_for_the_ref_lines(clone: Clone, fake_github_
     ranged = {**clone.env, **names, "PRE_COMMIT_FROM_REF": base, "PRE_COMMIT_TO_REF": tip}
     done = gitrepo.run_scangate(["hook", "pre-push"], cwd=clone.path, env=ranged, input="")
     assert done.returncode == 1, done.stderr
-    assert "2 pushed commit(s) add or change 2 file version(s)" in done.stderr
-    assert "github-pat  app/token.py" in done.stdout
+    assert "2 pushed commits add or change 2 file versions" in done.stderr
+    assert table.shows(done.stdout, "app/token.py", "github-pat")
     # The first push of a history: pre-commit sets no FROM/TO, only the branch names.
     clone.git("checkout", "-q", "--orphan", "fresh")
     clone.git("rm", "-q", "-r", "-f", ".")
@@ -334,7 +337,7 @@ def test_pre_commit_variables_stand_for_the_ref_lines(clone: Clone, fake_github_
     fresh = {**clone.env, **names, "PRE_COMMIT_LOCAL_BRANCH": "refs/heads/fresh"}
     done = gitrepo.run_scangate(["hook", "pre-push"], cwd=clone.path, env=fresh, input="")
     assert done.returncode == 0, done.stderr
-    assert "1 pushed commit(s) add or change 1 file version(s)" in done.stderr
+    assert "1 pushed commit adds or changes 1 file version" in done.stderr
 
 
 def test_pre_commit_hook_gates_staged_secrets_only(clone: Clone, fake_github_token: str) -> None:
@@ -356,5 +359,5 @@ def test_pre_commit_hook_gates_staged_secrets_only(clone: Clone, fake_github_tok
     clone.git("add", "app/token.py")
     caught = gitrepo.run_scangate(["hook", "pre-commit", "-q"], cwd=clone.path, env=clone.env)
     assert caught.returncode == 1
-    assert caught.stdout.startswith("FAIL: 1 findings: 1 failing (1 secret)")
+    assert caught.stdout.startswith("FAIL: 1 finding: 1 failing (1 secret)")
     assert caught.stderr == ""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import gitrepo
+from tests.support import gitrepo, table
 from tests.support.gitrepo import Clone
 
 README = "# demo\n\nA small project.\n"
@@ -60,8 +60,8 @@ def test_tokens_in_paths_trivy_allows_are_rejected(clone: Clone, fake_github_tok
     clone.commit("fixtures", {path: line for path in paths})
     text = assert_rejected(clone, clone.push("origin", "main"), before, fake_github_token)
     for path in paths:
-        assert f"github-pat  {path}" in text, path
-    assert "FAIL: 5 findings: 5 failing (5 secret)" in text
+        assert table.shows(text, path, "github-pat"), path
+    assert "FAIL: 5 findings: 5 failing (5 secrets)" in text
 
 
 def test_the_policy_can_opt_back_into_trivys_allow_rules(
@@ -82,7 +82,7 @@ def test_a_symlink_whose_target_is_a_token_is_rejected(
     (clone.path / "config" / "current").symlink_to(fake_github_token)
     commit = clone.commit("link")
     text = assert_rejected(clone, clone.push("origin", "main"), before, fake_github_token)
-    assert "github-pat  config/current" in text
+    assert table.shows(text, "config/current", "github-pat")
     assert f"config/current as of pushed commit {commit[:12]} (a symlink" in text
 
 
@@ -90,7 +90,7 @@ def test_a_token_in_a_commit_message_is_rejected(clone: Clone, fake_github_token
     before = clone.remote_refs()
     commit = clone.commit(f"debug\n\nused {fake_github_token} to test\n", {"a.py": "A = 1\n"})
     text = assert_rejected(clone, clone.push("origin", "main"), before, fake_github_token)
-    assert f"github-pat  commit {commit[:12]} message" in text
+    assert table.shows(text, f"commit {commit[:12]} message", "github-pat")
     assert f"(`git cat-file commit {commit[:12]}` shows it)" in text
 
 
@@ -101,8 +101,8 @@ def test_a_token_in_an_annotated_tag_message_is_rejected(
     clone.git("tag", "-a", "v1", "-m", f"release\n\ntoken {fake_github_token}\n")
     before = clone.remote_refs()
     text = assert_rejected(clone, clone.push("origin", "v1"), before, fake_github_token)
-    assert "github-pat  tag v1 message" in text
-    assert "0 pushed commit(s) add or change 0 file version(s); also scanning 1 tag" in text
+    assert table.shows(text, "tag v1 message", "github-pat")
+    assert "0 pushed commits add or change 0 file versions; also scanning 1 tag" in text
 
 
 @pytest.mark.parametrize("kind", ["blob", "tree"])
@@ -118,7 +118,7 @@ def test_a_tag_naming_a_blob_or_a_tree_is_scanned(
     before = clone.remote_refs()
     text = assert_rejected(clone, clone.push("origin", "key"), before, fake_github_token)
     path = "refs/tags/key" if kind == "blob" else "refs/tags/key/keys.py"
-    assert f"github-pat  {path}" in text
+    assert table.shows(text, path, "github-pat")
     assert "is not in this repository" not in text
     # Clean content under the same kind of tag passes.
     clean = clone.git("hash-object", "-w", "--stdin", input="X = 1\n").strip()
@@ -140,8 +140,8 @@ def test_a_stale_remote_tracking_ref_does_not_hide_commits(
     before = clone.remote_refs()
     assert before["refs/heads/main"] == base
     text = assert_rejected(clone, clone.push("origin", "main"), before, fake_github_token)
-    assert "github-pat  old.py" in text
-    assert "2 pushed commit(s)" in text
+    assert table.shows(text, "old.py", "github-pat")
+    assert "2 pushed commits" in text
 
 
 def test_push_recurse_submodules_runs_the_hook_in_the_submodule(
@@ -170,7 +170,7 @@ def test_push_recurse_submodules_runs_the_hook_in_the_submodule(
     before = clone.remote_refs()
     push = clone.push("--recurse-submodules=on-demand", "origin", "main")
     text = assert_rejected(clone, push, before, fake_github_token)
-    assert "github-pat  creds.py" in text
+    assert table.shows(text, "creds.py", "github-pat")
     assert gitrepo.git(["ls-remote", lib_remote], cwd=tmp_path, env=env).stdout == lib_before
     # Uninstall removes both.
     done = gitrepo.run_scangate(["hook", "uninstall"], cwd=clone.path, env=env)
@@ -186,8 +186,8 @@ def test_pre_commit_hook_scans_staged_symlink_targets_and_allowed_paths(
     clone.git("add", "current", "docs/notes.md")
     done = gitrepo.run_scangate(["hook", "pre-commit"], cwd=clone.path, env=clone.env)
     assert done.returncode == 1, done.stderr
-    assert "github-pat  current" in done.stdout
-    assert "github-pat  docs/notes.md" in done.stdout
+    assert table.shows(done.stdout, "current", "github-pat")
+    assert table.shows(done.stdout, "docs/notes.md", "github-pat")
     assert fake_github_token not in done.stdout + done.stderr
 
 
@@ -197,4 +197,4 @@ def test_a_token_as_a_ref_name_is_rejected(clone: Clone, fake_github_token: str)
     push = clone.push("origin", f"refs/tags/deploy-{fake_github_token}")
     assert push.returncode != 0 and "failed to push some refs" in push.stderr, output(push)
     assert clone.remote_refs() == before
-    assert "github-pat  names of the pushed refs and files" in output(push)
+    assert table.shows(output(push), "names of the pushed refs and files", "github-pat")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import settings_with_token
-from tests.support import gitrepo
+from tests.support import gitrepo, table
 from tests.support.gitrepo import Clone
 
 ZERO = "0" * 40
@@ -97,7 +97,7 @@ def test_a_push_scangate_refuses_never_runs_the_set_aside_hook(
     clone.commit("settings", {"settings.py": settings_with_token(fake_github_token)})
     push = clone.push("origin", "main")
     assert push.returncode != 0 and "failed to push some refs" in push.stderr, output(push)
-    assert "github-pat  settings.py" in output(push)
+    assert table.shows(output(push), "settings.py", "github-pat")
     assert not (tmp_path / "record").exists()
     assert clone.remote_refs() == {}
 
@@ -155,6 +155,6 @@ def test_a_submodules_set_aside_hook_is_chained_too(tmp_path: Path, fake_github_
     before = sub.remote_refs()
     push = clone.push("--recurse-submodules=on-demand", "origin", "main")
     assert push.returncode != 0, output(push)
-    assert "github-pat  creds.py" in output(push)
+    assert table.shows(output(push), "creds.py", "github-pat")
     assert not record.exists()
     assert sub.remote_refs() == before

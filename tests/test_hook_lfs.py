@@ -19,7 +19,7 @@ import pytest
 
 from scangate.hook_lfs import POINTER_MAX, Pointer, parse_pointer
 from tests.conftest import settings_with_token
-from tests.support import gitrepo
+from tests.support import gitrepo, table
 from tests.support.gitrepo import Clone
 
 pytestmark = pytest.mark.skipif(
@@ -74,8 +74,8 @@ def test_a_token_in_a_git_lfs_file_is_rejected_and_the_remote_unchanged(
     push = clone.push("origin", "main")
     assert push.returncode != 0, output(push)
     assert clone.remote_refs() == before
-    assert "CRITICAL    secret  github-pat  prod.cfg  prod.cfg:3" in push.stdout
-    assert "(1 Git LFS file(s) scanned as their content)" in push.stderr
+    assert table.shows(push.stdout, "prod.cfg", "CRITICAL", "github-pat", "line 3", kind="secret")
+    assert "(1 Git LFS file scanned as their content)" in push.stderr
     assert f"prod.cfg as of pushed commit {commit[:12]} (a Git LFS file: " in push.stderr
     assert fake_github_token not in output(push)
 
@@ -88,7 +88,7 @@ def test_the_pre_commit_hook_scans_a_staged_git_lfs_file(
     clone.git("add", "prod.cfg")
     done = gitrepo.run_scangate(["hook", "pre-commit"], cwd=clone.path, env=clone.env)
     assert done.returncode == 1, done.stderr
-    assert "github-pat  prod.cfg  prod.cfg:3" in done.stdout
+    assert table.shows(done.stdout, "prod.cfg", "github-pat", "line 3")
 
 
 def _object(clone: Clone, name: str) -> Path:

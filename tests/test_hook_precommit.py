@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import gitrepo
+from tests.support import gitrepo, table
 from tests.support.gitrepo import Clone
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,9 +98,9 @@ def test_try_repo_pre_push_fails_a_fake_token_and_passes_a_clean_tree(
     failed = pre_commit(try_repo, cwd=clone.path, env=env)
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "scangate (what the push introduces)" in failed.stdout
-    assert "github-pat  settings.py" in failed.stdout
+    assert table.shows(failed.stdout, "settings.py", "github-pat")
     # No ref lines and no PRE_COMMIT_* refs: HEAD's commits no remote-tracking ref reaches.
-    assert "2 pushed commit(s) add or change 2 file version(s)" in failed.stdout
+    assert "2 pushed commits add or change 2 file versions" in failed.stdout
 
     clone.git("reset", "-q", "--hard", "HEAD~1")
     passed = pre_commit(try_repo, cwd=clone.path, env=env)
@@ -143,5 +143,5 @@ def test_installed_pre_push_and_pre_commit_hooks_gate_pushes_and_commits(
     clone.commit("remove the token")
     push = clone.push("origin", "main")
     assert push.returncode != 0
-    assert "github-pat  settings.py" in push.stdout + push.stderr
+    assert table.shows(push.stdout + push.stderr, "settings.py", "github-pat")
     assert clone.remote_refs() == before

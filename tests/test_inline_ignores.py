@@ -21,7 +21,7 @@ from scangate.errors import ScannerError
 from scangate.findings import Artifact, Finding, InlineIgnore, Kind, Location, ScanRun, Severity
 from scangate.gate import Decision, evaluate
 from scangate.policy import InlineIgnores, load_policy
-from tests.support import gitrepo, scanning
+from tests.support import gitrepo, scanning, table
 from tests.support.gitrepo import Clone
 from tests.support.scanning import run_scangate
 
@@ -277,7 +277,9 @@ def test_the_pre_push_hook_puts_inline_ignores_under_the_policy(tmp_path: Path) 
     clone.env["SCANGATE_POLICY"] = "strict"
     push = clone.push("origin", "main")
     assert push.returncode != 0, push.stdout + push.stderr
-    assert "HIGH        misconfiguration  DS-0002" in push.stdout
+    assert table.shows(
+        push.stdout, "Dockerfile", "HIGH", "DS-0002", "fail", kind="misconfiguration"
+    )
     clone.env["SCANGATE_POLICY"] = "pre-push"
     push = clone.push("origin", "main")
     assert push.returncode == 0, push.stdout + push.stderr
@@ -455,7 +457,9 @@ def test_the_pre_push_hook_sees_a_rule_with_a_tab_inside(tmp_path: Path) -> None
     clone.env["SCANGATE_POLICY"] = "strict"
     push = clone.push("origin", "main")
     assert push.returncode != 0, push.stdout + push.stderr
-    assert "HIGH        misconfiguration  DS-0002" in push.stdout
+    assert table.shows(
+        push.stdout, "Dockerfile", "HIGH", "DS-0002", "fail", kind="misconfiguration"
+    )
 
 
 def test_the_parser_splits_words_on_spaces_only_as_trivy_does() -> None:

@@ -13,8 +13,12 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import random
 import re
+import subprocess
+import sys
 import tarfile
+import threading
 from collections.abc import Iterator
 from datetime import date
 from functools import cache
@@ -26,12 +30,15 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from scangate import secret_values
+from scangate.cli._outputs import Output
 from scangate.findings import Artifact, Severity
 from scangate.formats import escape
 from scangate.formats.annotations import github_annotations
 from scangate.formats.sarif import limits as sarif_plan
 from scangate.formats.sarif import locations as sarif_locations
+from scangate.formats.sarif import rules as sarif_rules
 from scangate.formats.sarif import writer as sarif
+from scangate.formats.sarif.encoding import GzipSize
 from scangate.formats.sarif.limits import MAX_RESULTS_PER_RUN
 from scangate.formats.sarif.locations import DockerfileRef, final_from_line, image_repository
 from scangate.formats.sarif.rules import DEFAULT_SECURITY_SEVERITY, security_severity
@@ -930,3 +937,191 @@ def test_a_helm_archive_keeps_the_colon_of_its_inner_path(
 )
 def test_uris_encode_only_what_rfc_3986_requires(path: str, uri: str) -> None:
     assert sarif_locations.uri_of(path) == uri
+
+
+# --- the writer's fast paths: the same text as the encoder, the same fitting ------------------
+
+RULE_KEYS = [
+    "id",
+    "defaultConfiguration",
+    "fullDescription",
+    "help",
+    "helpUri",
+    "properties",
+    "shortDescription",
+]
+RESULT_KEYS = [
+    "message",
+    "level",
+    "locations",
+    "partialFingerprints",
+    "properties",
+    "ruleId",
+    "ruleIndex",
+]
+
+
+def _item_lines(text: str) -> list[str]:
+    """The rules and results of a log: one JSON object a line inside the indented skeleton."""
+    return [s.removesuffix(",") for s in map(str.strip, text.splitlines()) if s.startswith('{"')]
+
+
+def test_rule_and_result_lines_are_the_json_encoders_own_text(
+    fs_report: Path, in_base: Path, tmp_path: Path
+) -> None:
+    """Rules and results are written from templates, each value through the encoder's
+    string escaper: every line is what `json.dumps` writes for the same object, in
+    sarif-om's property order, for hostile text (controls, bidi, 5,000-character fields,
+    characters beyond the BMP) and for suppressed results."""
+    edited = hostile.edit_report(fs_report, tmp_path / "fs.json", size=5000)
+    report = json.loads(edited.read_text())
+    for result in report["Results"]:
+        for vuln in result.get("Vulnerabilities") or ():
+            vuln["Title"] += " caf\u00e9 \U0001f600 \u2028 \ufeff"
+    edited.write_text(json.dumps(report))
+    logs = [
+        render(gate(edited), source_root=in_base)[1],
+        render(gate(fs_report, policy=allow_policy(tmp_path)), source_root=in_base,
+               include_allowed=True)[1],
+    ]  # fmt: skip
+    seen: set[str] = set()
+    for text in logs:
+        lines = _item_lines(text)
+        assert len(lines) > 10
+        for line in lines:
+            item = json.loads(line)
+            assert json.dumps(item, separators=(",", ":")) == line
+            if "ruleId" in item:
+                suppressed = ["suppressions"] if "suppressions" in item else []
+                assert list(item) == RESULT_KEYS + suppressed
+                region = item["locations"][0]["physicalLocation"]["region"]
+                assert list(region) in (["startLine"], ["endLine", "startLine"])
+                seen.update(suppressed, [f"region:{len(region)}"])
+            else:
+                assert list(item) == RULE_KEYS
+                seen.add("rule")
+    assert seen >= {"rule", "suppressions", "region:1", "region:2"}
+
+
+def _fitted_by_the_loop(text: str, room: int, escape_: Any) -> str:
+    # `rules._fitted` as first written: its shortcuts must give the same text.
+    if room < 40:
+        return ""
+    limit = len(text)
+    while True:
+        escaped: str = escape_(escape.clip(text, limit))
+        if len(escaped) <= room:
+            return escaped
+        if limit <= 40:
+            return ""
+        limit = max(40, min(limit - 1, limit * room // len(escaped)))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A flaw was found in the handling of crafted input. " * 20,
+        "x" * 39,
+        "y" * 41,
+        hostile.TEXT * 3,
+        "back\\slash " * 100,
+        "##[ " * 200,
+        "caf\u00e9 \U0001f600 " * 150,
+        "nbsp\u00a0and\u2028line " * 80,
+        "@user a@b.example " * 60,
+        "\x1b[1m*bold*\x7f " * 80,
+        "a\\b [x](y) <i> `c` | " * 60,
+    ],
+)
+def test_fitting_help_text_and_folding_whitespace_keep_their_meaning(text: str) -> None:
+    for room in (0, 39, 40, 41, 100, 650, 5000):
+        for escape_ in (escape.plain, escape.markdown):
+            assert sarif_rules._fitted(text, room, escape_) == _fitted_by_the_loop(
+                text, room, escape_
+            )
+    for variant in (text, f" {text} ", text.replace(" ", "  "), text.replace(" ", "\t\n"), ""):
+        assert sarif_rules.one_line(variant) == " ".join(variant.split())
+
+
+def test_the_help_json_is_the_json_string_of_the_help(tmp_path: Path) -> None:
+    """The rule's help is encoded from its parts (the description's string reused): the
+    same JSON as encoding the help text whole, for every kind, length and hostile text."""
+    from scangate.findings import Finding, Kind
+    from scangate.formats.sarif.encoding import json_string
+
+    texts = ["", "short", "A flaw. " * 40, "A flaw. " * 200, "line\nbreak  twice ", hostile.TEXT]
+    texts += ["##[x] \\ \u202e\u00e9 \U0001f600", "y" * 5000, "@a " * 400]
+    urls = ["https://avd.aquasec.com/nvd/cve-2024-1", "https://x.example/" + "p" * 900, ""]
+    for kind in Kind:
+        for text in texts:
+            for url in urls:
+                for ident in ("CVE-2024-1", "I" * 600):
+                    f = Finding(kind, ident, Severity.HIGH, "t", title=text[:300], description=text)
+                    title = sarif_rules.clip_text(sarif_rules.one_line(f.title or f.id))
+                    why = sarif_rules.clip_text(text.strip())
+                    url = url or sarif_rules.help_uri(f)
+                    expected = tuple(map(json_string, sarif_rules.rule_help(f, title, why, url)))
+                    got = sarif_rules.rule_help_json(f, title, why, url, json_string(why))
+                    assert got == expected, (kind, ascii(text[:80]), url[:40])
+    # Around the 1024 characters where the help text is cut: one URL length at a time.
+    f = Finding(Kind.VULNERABILITY, "CVE-2024-1", Severity.LOW, "t", title="t", description="d")
+    for size in range(700, 1000):
+        url = "https://x.example/" + "p" * size
+        for why in ("", "d" * 50):
+            expected = tuple(map(json_string, sarif_rules.rule_help(f, "t", why, url)))
+            got = sarif_rules.rule_help_json(f, "t", why, url, json_string(why))
+            assert got == expected, size
+
+
+def test_gzip_size_is_the_uploads_gzip_level_6_however_the_log_is_cut() -> None:
+    rng = random.Random(7)
+    # About 12 MB, half of it incompressible: more chunks than the worker's queue holds.
+    pieces = [rng.randbytes(rng.randrange(1, 4000)).hex() + "{}" * 1500 for _ in range(2500)]
+    size = GzipSize()
+    for piece in pieces:
+        size.feed(piece)
+    assert size.total() == gzipped_size("".join(pieces))
+    assert GzipSize().total() == gzipped_size("")
+
+    # Abandoned half-way (a log iterated only in part): the worker thread stops.
+    abandoned = GzipSize()
+    for piece in pieces[:800]:
+        abandoned.feed(piece)
+    assert any(t.name == "sarif-gzip" for t in threading.enumerate())
+    abandoned.close()
+    abandoned.close()
+    assert not any(t.name == "sarif-gzip" for t in threading.enumerate())
+
+
+def test_a_log_iterated_in_part_stops_its_compression(
+    fs_report: Path, in_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(GzipSize, "_CHUNK", 1)  # a worker from the first piece on
+    pieces = SarifFormat(SarifOptions(source_root=in_base)).iter_render(gate(fs_report))
+    next(pieces)
+    next(pieces)
+    assert any(t.name == "sarif-gzip" for t in threading.enumerate())
+    pieces.close()  # type: ignore[attr-defined]
+    assert not any(t.name == "sarif-gzip" for t in threading.enumerate())
+
+
+def test_the_cli_writes_a_large_log_byte_for_byte_as_rendered(tmp_path: Path) -> None:
+    """A log of several MB is written to its file in parts (never held twice as bytes)
+    and is the rendered text exactly."""
+    severities = ["CRITICAL", "HIGH", "MEDIUM", "LOW"] * 3500
+    report = synthetic_report(tmp_path / "big.json", severities)
+    out = tmp_path / "out.sarif"
+    argv = [sys.executable, "-m", "scangate", "check", str(report), "--sarif", str(out), "-q"]
+    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    text = SarifFormat(SarifOptions(source_root=tmp_path)).render(gate(report, base_dir=tmp_path))
+    assert len(text) > 5 * 2**20
+    assert out.read_bytes() == text.encode()
+
+
+def test_an_output_written_in_parts_is_its_payload(tmp_path: Path) -> None:
+    text = ("caf\u00e9 \U0001f600 \ud800 " + "x" * 1000) * 50
+    output = Output("--sarif", tmp_path / "out.sarif", text)
+    for size in (1, 7, 1000, 1 << 22):
+        assert b"".join(output.chunks(size)) == output.payload()
+    assert b"".join(Output("--json", tmp_path / "b", b"bytes").chunks()) == b"bytes"

@@ -495,7 +495,7 @@ def test_trivy_server_in_the_environment_cannot_pass_a_failing_scan(
         server.shutdown()
         server.server_close()
     assert proc.returncode == 1, proc.stderr
-    assert "FAIL: 1 findings" in proc.stdout
+    assert "FAIL: 1 finding:" in proc.stdout
     assert _NothingFound.calls == []
 
 

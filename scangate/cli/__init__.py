@@ -4,6 +4,11 @@ The only layer that prints, reads the environment, writes output files and choos
 code. Every `ScangateError` is caught once, in `run`, and mapped to its documented exit code.
 One module per command group; what they share: `_options` (the flags), `_gate_step` (decide
 and report), `_trivy_binary` (find or install Trivy), `_outputs` (files), `_console` (printing).
+
+Every command module is imported to build the command line, `--version` and `--help`
+included, so each imports at its top only what its options need (typer, `_options`); what a
+command runs (the gate, policies, pydantic models, Trivy) is imported inside the command.
+`tests/test_lazy_imports.py` holds that line.
 """
 
 from __future__ import annotations

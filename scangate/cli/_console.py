@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 from typing import TextIO
 
@@ -22,6 +23,47 @@ MAX_MESSAGE = 2000
 
 def in_github_actions() -> bool:
     return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def use_color(mode: str) -> bool:
+    """Whether stdout gets colour codes: `mode` always/never as said; auto colours a
+    terminal only, not under GitHub Actions, not with NO_COLOR set (no-color.org) nor
+    TERM=dumb; FORCE_COLOR (set, not "0") colours a pipe or a CI log too. NO_COLOR beats
+    FORCE_COLOR, as in CPython's own colour rules."""
+    if mode != "auto":
+        return mode == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR", "0") != "0":
+        return True
+    if in_github_actions() or os.environ.get("TERM") == "dumb":
+        return False
+    return _stdout_is_a_terminal()
+
+
+def _stdout_is_a_terminal() -> bool:
+    try:
+        return sys.stdout is not None and sys.stdout.isatty()
+    except (ValueError, OSError):  # a closed or detached stream
+        return False
+
+
+def table_width() -> int | None:
+    """The terminal's columns (COLUMNS first) when stdout is one; None for a pipe or a
+    file, which get every line in full."""
+    if not _stdout_is_a_terminal():
+        return None
+    return shutil.get_terminal_size().columns
+
+
+def ellipsis() -> str:
+    """What marks a shortened cell: "…" where stdout can encode it, else "..." (its visible
+    escape would be wider)."""
+    try:
+        "\u2026".encode(getattr(sys.stdout, "encoding", None) or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return "..."
+    return "\u2026"
 
 
 def _write(stream: TextIO, text: str) -> None:

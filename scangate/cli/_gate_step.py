@@ -8,13 +8,12 @@ import os
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any, NoReturn, Self
+from typing import TYPE_CHECKING, Any, NoReturn, Self
 
 import typer
 
-from scangate import baseline as baseline_file
 from scangate.cli import _console
-from scangate.cli._options import OutputFormat
+from scangate.cli._options import ColorMode, OutputFormat
 from scangate.cli._outputs import (
     Output,
     check_distinct,
@@ -28,9 +27,6 @@ from scangate.cli._outputs import (
 from scangate.errors import ExitCode, UsageError
 from scangate.formats import Format
 from scangate.formats.escape import json_text
-from scangate.formats.jsonresult import JsonFormat
-from scangate.formats.sarif.locations import DockerfileRef
-from scangate.formats.table import TableFormat, verdict_line
 from scangate.gate import GateResult, Verdict
 from scangate.policy import (
     PROJECT_POLICY_FILE,
@@ -41,6 +37,11 @@ from scangate.policy import (
     load_ignore_file,
     resolve_policy,
 )
+
+if TYPE_CHECKING:
+    from scangate import baseline as baseline_file
+    from scangate.formats.sarif.locations import DockerfileRef
+    from scangate.formats.table import TableFormat
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +55,7 @@ class GateArgs:
     show_all: bool = False
     today: str | None = None
     quiet: bool = False
+    color: ColorMode = ColorMode.auto
     baseline: Path | None = None
     sarif: Path | None = None
     sarif_category: str | None = None
@@ -63,6 +65,8 @@ class GateArgs:
     dockerfile: Path | None = None
     markdown: Path | None = None
     github_summary: bool = False
+    pr_comment: str = "off"  # a `_options.PrCommentMode` value
+    pr_comment_author: str | None = None
     # Not an option: set when `baseline` is the default file the hook found by itself in
     # the repository at this root, rather than a file the user named.
     baseline_root: Path | None = None
@@ -110,6 +114,8 @@ class GateArgs:
         repository it was found in) is read without following a symbolic link."""
         if not self.baseline:
             return None
+        from scangate import baseline as baseline_file
+
         return baseline_file.load(self.baseline, root=self.baseline_root)
 
     def inputs(self, root: Path) -> list[tuple[str, Path]]:
@@ -142,6 +148,8 @@ def policy_for(spec: str | None, root: Path, ignorefiles: list[Path] | None, tod
 
 
 def _dockerfile(args: GateArgs, root: Path, source_root: Path) -> DockerfileRef | None:
+    from scangate.formats.sarif.locations import DockerfileRef
+
     path = args.dockerfile or root / "Dockerfile"
     if args.dockerfile is None and not path.is_file():
         return None
@@ -159,10 +167,22 @@ def _dockerfile(args: GateArgs, root: Path, source_root: Path) -> DockerfileRef 
     return ref
 
 
+def table_format(args: GateArgs) -> TableFormat:
+    """The table for stdout: fitted to the terminal and coloured as `_console` decides."""
+    from scangate.formats.table import TableFormat
+
+    return TableFormat(
+        show_all=args.show_all,
+        width=_console.table_width(),
+        color=_console.use_color(args.color),
+        ellipsis=_console.ellipsis(),
+    )
+
+
 class _Formats:
-    """Builds each format when it is first asked for: SARIF (sarif-om, attrs) and Markdown
-    are imported only by runs that write them, since every scan, and every push through the
-    hook, pays for what it imports."""
+    """Builds each format when it is first asked for: each format's module (SARIF's sarif-om
+    and attrs, Markdown, the table) is imported only by runs that write it, since every
+    scan, and every push through the hook, pays for what it imports."""
 
     def __init__(self, args: GateArgs, root: Path) -> None:
         self.args = args
@@ -177,8 +197,10 @@ class _Formats:
 
     def _build(self, fmt: OutputFormat) -> Format:
         if fmt is OutputFormat.table:
-            return TableFormat(show_all=self.args.show_all)
+            return table_format(self.args)
         if fmt is OutputFormat.json:
+            from scangate.formats.jsonresult import JsonFormat
+
             return JsonFormat()
         if fmt is OutputFormat.markdown:
             from scangate.formats.markdown import MarkdownFormat
@@ -225,7 +247,7 @@ def report(
     if summary_file and OutputFormat.markdown not in rendered:
         rendered[OutputFormat.markdown] = formats[OutputFormat.markdown].render(result)
     if args.quiet and args.fmt is OutputFormat.table:
-        text = verdict_line(result) + "\n"
+        text = "\n".join(table_format(args).verdict(result)) + "\n"
     else:
         text = rendered.get(args.fmt) or formats[args.fmt].render(result)
     write_outputs([*(Output(option, path, rendered[fmt]) for option, path, fmt in wanted), *extra])
@@ -246,6 +268,12 @@ def report(
         _console.commands(github_annotations(result, source_root=Path.cwd()), err=not human)
     if human:
         _console.human(text)
+    elif args.fmt is OutputFormat.json:
+        _console.machine(text)  # the JSON format escapes its text itself (`json_text`)
     else:
         _console.machine(json_text(text))
+    if args.pr_comment != "off":
+        from scangate.cli._pr_comment_step import comment_on_pull_request
+
+        comment_on_pull_request(result, args)  # never raises, never changes the exit code
     raise typer.Exit(int(ExitCode.PASS if result.verdict is Verdict.PASS else ExitCode.GATE_FAILED))

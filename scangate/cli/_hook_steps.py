@@ -27,12 +27,13 @@ from scangate.cli.scan import (
     run_scans,
 )
 from scangate.errors import UsageError
+from scangate.formats._common import plural
 from scangate.formats.escape import plain
 from scangate.gate import Decision, GateResult, evaluate
 from scangate.hook import Remapped, Repo, ScanJob, combine, remap, scan_jobs
 from scangate.hook_files import Materialized
 from scangate.hook_push import Push, head_push, parse_pre_push_stdin, push_from_pre_commit
-from scangate.hook_text import Messages, remap_messages
+from scangate.hook_text import Messages, fold_into, remap_messages, split_messages
 from scangate.policy import PROJECT_POLICY_FILE, Policy
 from scangate.trivy_run import Target, cached_db, parse_scanners
 
@@ -46,15 +47,17 @@ def nothing_to_scan(reason: str) -> None:
 
 
 def describe_push(commits: Sequence[str], files: Materialized, messages: Messages) -> str:
-    text = f"{len(commits)} pushed commit(s) add or change {len(files.versions)} file version(s)"
+    pushed = plural(len(commits), "pushed commit")
+    verb = "adds or changes" if len(commits) == 1 else "add or change"
+    text = f"{pushed} {verb} {plural(len(files.versions), 'file version')}"
     links = sum(v.symlink for v in files.versions)
     if links:
-        text += f" ({links} symlink target(s))"
+        text += f" ({plural(links, 'symlink target')})"
     if files.lfs_files:
-        text += f" ({len(files.lfs_files)} Git LFS file(s) scanned as their content)"
+        text += f" ({plural(len(files.lfs_files), 'Git LFS file')} scanned as their content)"
     tags = sum(m.type == "tag" for m in messages.items)
-    also = [f"{len(commits)} commit message(s)"] if commits else []
-    also += [f"{tags} tag message(s)"] if tags else []
+    also = [plural(len(commits), "commit message")] if commits else []
+    also += [plural(tags, "tag message")] if tags else []
     also += ["the ref and file names"] if any(m.type == "names" for m in messages.items) else []
     return text + (f"; also scanning {', '.join(also)}" if also else "")
 
@@ -153,15 +156,21 @@ def gate_files(
     messages: Messages | None = None,
 ) -> None:
     """Scan the files (`scan_jobs`: one Trivy run, or one per layer for secrets and one for
-    the rest) and the messages (one secret run), gate the findings as one run of the
-    repository, point each failing finding at the commit it came from, report and exit."""
+    the rest; no misconfiguration run when no file is one Trivy reads for it) and the
+    messages (in the first layer's secret-only run when there is one, else a run of their
+    own), gate the findings as one run of the repository, point each failing finding at the
+    commit it came from, report and exit."""
     # Git LFS objects not scanned (not here, too large): said before the verdict.
     _console.warnings(list(files.notes))
     parts = []
     jobs = scan_jobs(files, scan_args.scanners or ())
-    message_job = messages.job(scan_args.scanners or ()) if messages is not None else None
-    if message_job is not None:
-        jobs.append(message_job)
+    if messages is not None:
+        message_job = messages.job(scan_args.scanners or ())
+        # The messages share the files' secret run when nothing depends on their paths.
+        if message_job is not None and _messages_may_move(scan_args, gate):
+            jobs, messages = fold_into(messages, jobs, files)
+        elif message_job is not None:
+            jobs.append(message_job)
     for scanners, group in itertools.groupby(jobs, key=lambda job: job.scanners):
         batch = list(group)
         args = dataclasses.replace(scan_args, scanners=list(scanners))
@@ -171,10 +180,14 @@ def gate_files(
         targets = [Target("fs", str(job.path), name=_label(repo, files, job)) for job in batch]
         outcomes = run_scans(targets, args, options, quiet=gate.args.quiet)
         for outcome, job in zip(outcomes, batch, strict=True):
-            if job.messages and messages is not None:
-                parts.append(remap_messages(outcome.run, messages))
-            else:
-                parts.append(remap(outcome.run, files, layer=job.layer))
+            run = outcome.run
+            if job.messages and messages is not None and job.layer is not None:
+                run, texts = split_messages(run, messages, job)
+                parts.append(remap_messages(texts, messages))
+            elif job.messages and messages is not None:
+                parts.append(remap_messages(run, messages))
+                continue
+            parts.append(remap(run, files, layer=job.layer))
     # Named by its absolute path: SARIF and annotations then place findings relative to it.
     combined = combine(parts, name=str(repo.root))
     result = evaluate([combined.run], gate.policy, gate.day, gate.baseline)
@@ -183,14 +196,22 @@ def gate_files(
     report(result, gate.args, root=repo.root)
 
 
+def _messages_may_move(scan_args: ScanArgs, gate: Gate) -> bool:
+    """Whether the messages may be scanned under another path (`hook_text.fold_into`):
+    not when a skip glob or Trivy's path-based secret allow rules could treat them apart."""
+    return not (scan_args.skip_dirs or scan_args.skip_files or gate.policy.trivy_secret_allow_rules)
+
+
 def _label(repo: Repo, files: Materialized, job: ScanJob) -> str:
     """What the progress lines call a job."""
-    if job.messages:
-        return f"{repo.name}: commit and tag messages, ref and file names"
+    texts = "commit and tag messages, ref and file names"
+    if job.messages and job.layer is None:
+        return f"{repo.name}: {texts}"
     if job.layer is None:
         return f"{repo.name}: {len(files.versions)} file versions in {files.layers} sets"
-    label = f"{repo.name}: {len(files.in_layer(job.layer))} file(s)"
-    return label + (f" [{job.layer + 1}/{files.layers}]" if files.layers > 1 else "")
+    label = f"{repo.name}: {plural(len(files.in_layer(job.layer)), 'file')}"
+    label += f" [{job.layer + 1}/{files.layers}]" if files.layers > 1 else ""
+    return label + (f", {texts}" if job.messages else "")
 
 
 def _origin_notes(

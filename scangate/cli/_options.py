@@ -21,6 +21,19 @@ class OutputFormat(StrEnum):
     markdown = "markdown"
 
 
+class ColorMode(StrEnum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
+class PrCommentMode(StrEnum):
+    # The values of `scangate.pr_comment.Mode`, which is imported only by runs that comment.
+    off = "off"
+    always = "always"
+    on_change = "on-change"
+
+
 # Options shared by every command that gates (check, scan, hook): one definition each.
 PolicyOpt = Annotated[
     str | None,
@@ -75,6 +88,15 @@ QuietOpt = Annotated[
         "--quiet", "-q", envvar="SCANGATE_QUIET", help="Print only the verdict; no progress."
     ),
 ]
+ColorOpt = Annotated[
+    ColorMode,
+    typer.Option(
+        "--color",
+        envvar="SCANGATE_COLOR",
+        help="Colour the table and the verdict. auto: on a terminal only, not with NO_COLOR "
+        "set, TERM=dumb or under GitHub Actions; FORCE_COLOR colours a pipe too.",
+    ),
+]
 BaselineOpt = Annotated[
     Path | None,
     typer.Option(
@@ -82,6 +104,35 @@ BaselineOpt = Annotated[
         envvar="SCANGATE_BASELINE",
         metavar="PATH",
         help="Findings recorded in this baseline are 'known': reported, never failing.",
+    ),
+]
+DiffBaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--diff-base",
+        envvar="SCANGATE_DIFF_BASE",
+        metavar="REF",
+        help="Gate only what this branch changes: findings also found at merge-base(REF, HEAD) "
+        "are 'pre-existing': reported, never failing.",
+    ),
+]
+DiffBaseImageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--diff-base-image",
+        envvar="SCANGATE_DIFF_BASE_IMAGE",
+        metavar="REF",
+        help="Gate only what the image adds over this one (the previous release): findings "
+        "it has too are 'pre-existing'.",
+    ),
+]
+DiffBaseInputOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--diff-base-input",
+        envvar="SCANGATE_DIFF_BASE_INPUT",
+        metavar="PATH",
+        help="As --diff-base-image, the previous release as an image archive or OCI layout.",
     ),
 ]
 
@@ -151,6 +202,26 @@ GithubSummaryOpt = Annotated[
         "--github-summary",
         envvar="SCANGATE_GITHUB_SUMMARY",
         help="Append the Markdown summary to $GITHUB_STEP_SUMMARY (when it is set).",
+    ),
+]
+PrCommentOpt = Annotated[
+    PrCommentMode,
+    typer.Option(
+        "--pr-comment",
+        envvar="SCANGATE_PR_COMMENT",
+        help="In a GitHub Actions pull request run: one sticky comment with the verdict, "
+        "updated in place. on-change: post or edit only when there is something to say or "
+        "its text changed. Needs GITHUB_TOKEN with pull-requests: write.",
+    ),
+]
+PrCommentAuthorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pr-comment-author",
+        envvar="SCANGATE_PR_COMMENT_AUTHOR",
+        metavar="LOGIN",
+        help="The login that posts the comment, for a personal access token "
+        "(default: a bot, as with the workflow's GITHUB_TOKEN).",
     ),
 ]
 
@@ -237,6 +308,12 @@ GATE_OPTIONS = option_group(
     show_all=(AllOpt, False),
     today=(TodayOpt, None),
     quiet=(QuietOpt, False),
+    color=(ColorOpt, ColorMode.auto),
+)
+# The pull request comment: check, scan fs and scan image (not the hooks).
+PR_COMMENT_OPTIONS = option_group(
+    pr_comment=(PrCommentOpt, PrCommentMode.off),
+    pr_comment_author=(PrCommentAuthorOpt, None),
 )
 TRIVY_OPTIONS = option_group(
     trivy=(TrivyOpt, None), cache_dir=(CacheDirOpt, None), no_install=(NoInstallOpt, False)

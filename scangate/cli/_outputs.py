@@ -30,7 +30,7 @@ import select
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from scangate.cli import _console
@@ -58,6 +58,15 @@ class Output:
             return self.data
         # A lone surrogate from a hostile report must not abort the write.
         return self.data.encode("utf-8", errors="replace")
+
+    def chunks(self, size: int = 1 << 22) -> Iterator[bytes]:
+        """`payload` in parts: a 300 MB SARIF log is not held a second time as bytes."""
+        if isinstance(self.data, bytes):
+            yield self.data
+            return
+        for start in range(0, len(self.data), size):
+            # Whole code points: a slice of a str never splits a character.
+            yield self.data[start : start + size].encode("utf-8", errors="replace")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -302,7 +311,8 @@ def _stage(output: Output, target: _Target) -> _Staged:
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(output.payload())
+            for chunk in output.chunks():
+                handle.write(chunk)
     except BaseException as exc:
         _remove(item.temp)
         if isinstance(exc, OSError):

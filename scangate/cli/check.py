@@ -5,31 +5,43 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
 
-from scangate import secret_values
 from scangate.cli import _console
 from scangate.cli._app import app, policy_app
-from scangate.cli._gate_step import GateArgs, report
-from scangate.cli._options import GATE_OPTIONS, IgnorefileOpt, PolicyOpt, TodayOpt, with_options
+from scangate.cli._options import (
+    GATE_OPTIONS,
+    PR_COMMENT_OPTIONS,
+    IgnorefileOpt,
+    PolicyOpt,
+    TodayOpt,
+    with_options,
+)
 from scangate.errors import ReportError
-from scangate.findings import ScanRun
 from scangate.formats.escape import plain
-from scangate.gate import evaluate
-from scangate.trivy_findings import to_scan_run
-from scangate.trivy_report import load_report, parse_report
+
+if TYPE_CHECKING:
+    from scangate.findings import ScanRun
 
 
 def read_runs(reports: Sequence[str]) -> list[ScanRun]:
+    from scangate.findings import Kind
+    from scangate.trivy_findings import to_scan_run
+    from scangate.trivy_report import load_report, parse_report
+
     runs = []
     for name in reports:
         parsed = parse_report(_read_stdin(), "<stdin>") if name == "-" else load_report(Path(name))
         run = to_scan_run(parsed)
-        # Secret values are read from the files where they are, if they are here.
-        secret_values.fill_for_report(run, Path.cwd())
+        # Secret values are read from the files where they are, if they are here; the reader
+        # (tarfile, image layers) is imported only for a report with secrets.
+        if any(finding.kind is Kind.SECRET for finding in run.findings):
+            from scangate import secret_values
+
+            secret_values.fill_for_report(run, Path.cwd())
         runs.append(run)
     return runs
 
@@ -48,7 +60,7 @@ def _read_stdin() -> bytes:
 
 
 @app.command()
-@with_options(GATE_OPTIONS)
+@with_options(GATE_OPTIONS, PR_COMMENT_OPTIONS)
 def check(
     ctx: typer.Context,
     reports: Annotated[
@@ -65,6 +77,9 @@ def check(
     Exit codes: 0 pass, 1 the gate failed, 2 usage or policy error, 3 a report could not be
     used, 130 interrupted.
     """
+    from scangate.cli._gate_step import GateArgs, report
+    from scangate.gate import evaluate
+
     args = GateArgs.from_params(ctx.params)
     day = args.day()
     gate_policy = args.load_policy(Path.cwd(), day)
@@ -89,6 +104,8 @@ def policy_check(
     today: TodayOpt = None,
 ) -> None:
     """Validate a policy and print the effective policy after `extends` and ignore files."""
+    from scangate.cli._gate_step import GateArgs
+
     args = GateArgs(policy=path or policy, ignorefile=ignorefile, today=today)
     effective = args.load_policy(Path.cwd(), args.day())
     sources = ", ".join(plain(source) for source in effective.sources)

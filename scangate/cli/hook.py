@@ -16,22 +16,13 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from scangate.cli import _console
 from scangate.cli._app import hook_app
 from scangate.cli._console import warning as warn
-from scangate.cli._hook_steps import (
-    HOOK_POLICY,
-    describe_push,
-    gate_files,
-    hook_gate,
-    hook_scan_args,
-    nothing_to_scan,
-    push_to_check,
-)
 from scangate.cli._options import (
     GATE_OPTIONS,
     TRIVY_OPTIONS,
@@ -46,11 +37,12 @@ from scangate.cli.scan import (
 )
 from scangate.errors import UsageError
 from scangate.formats.escape import plain
-from scangate.hook import Repo, find_repo
-from scangate.hook_files import materialize, staged
-from scangate.hook_install import hook_dirs, install_hooks, submodules, uninstall_hook
-from scangate.hook_push import pushed
-from scangate.hook_text import write_messages
+
+if TYPE_CHECKING:
+    from scangate.hook import Repo
+
+# `_hook_steps.HOOK_POLICY`, for the help text: the steps are imported when a hook runs.
+HOOK_POLICY = "pre-push"
 
 RemoteArg = Annotated[
     str | None,
@@ -102,6 +94,8 @@ HOOK_RUN_OPTIONS = option_group(
 
 
 def _repo() -> Repo:
+    from scangate.hook import find_repo
+
     return find_repo(Path.cwd(), env=os.environ)
 
 
@@ -121,6 +115,8 @@ def hook_install(
     the push git runs in a submodule when it pushes submodules too. Run it again after adding
     a submodule. A hook set aside with --force (Git LFS's, say) still runs, after scangate's
     gate passes, with the same arguments and input."""
+    from scangate.hook_install import hook_dirs, install_hooks, submodules
+
     repo = _repo()
     dirs = hook_dirs([repo, *submodules(repo, env=os.environ)])
     for change in install_hooks(dirs, sys.executable, force=force):
@@ -142,6 +138,8 @@ def hook_uninstall() -> None:
     """Remove the pre-push hooks `scangate hook install` wrote, here and in the submodules
     (and put back the ones it kept aside); a hook scangate did not write is left alone (exit 2
     for this repository's own)."""
+    from scangate.hook_install import hook_dirs, submodules, uninstall_hook
+
     repo = _repo()
     change = uninstall_hook(repo.hooks)
     if change is None:
@@ -186,6 +184,18 @@ def hook_pre_push(
     Exit codes: 0 pass (or nothing to scan), 1 the gate failed, 2 usage or policy error,
     3 git or the scan failed, 130 interrupted.
     """
+    from scangate.cli._hook_steps import (
+        describe_push,
+        gate_files,
+        hook_gate,
+        hook_scan_args,
+        nothing_to_scan,
+        push_to_check,
+    )
+    from scangate.hook_files import materialize
+    from scangate.hook_push import pushed
+    from scangate.hook_text import write_messages
+
     repo = _repo()
     gate = hook_gate(ctx.params, repo)
     push = push_to_check(repo, remote)
@@ -224,6 +234,9 @@ def hook_pre_commit(ctx: typer.Context, **options: Any) -> None:
     Exit codes: 0 pass (or nothing staged), 1 the gate failed, 2 usage or policy error,
     3 git or the scan failed, 130 interrupted.
     """
+    from scangate.cli._hook_steps import gate_files, hook_gate, hook_scan_args, nothing_to_scan
+    from scangate.hook_files import staged
+
     repo = _repo()
     gate = hook_gate(ctx.params, repo)
     with tempfile.TemporaryDirectory(prefix="scangate-staged-") as tmp:

@@ -10,23 +10,31 @@ import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import typer
 
-from scangate import inline_ignores
 from scangate.cli import _console
 from scangate.cli._app import scan_app
 from scangate.cli._console import warning as warn
-from scangate.cli._gate_step import GateArgs, report
-from scangate.cli._options import GATE_OPTIONS, TRIVY_OPTIONS, option_group, with_options
-from scangate.cli._outputs import Output, check_writable
-from scangate.cli._trivy_binary import cache_dir, find_trivy
+from scangate.cli._options import (
+    GATE_OPTIONS,
+    PR_COMMENT_OPTIONS,
+    TRIVY_OPTIONS,
+    DiffBaseImageOpt,
+    DiffBaseInputOpt,
+    DiffBaseOpt,
+    option_group,
+    with_options,
+)
 from scangate.errors import UsageError
-from scangate.findings import ScanRun
 from scangate.formats.escape import plain
-from scangate.gate import evaluate
-from scangate.trivy_run import ScanOptions, ScanOutcome, Target, parse_scanners, scan
+
+if TYPE_CHECKING:
+    from scangate.cli._outputs import Output
+    from scangate.diff_base import DiffBase
+    from scangate.findings import ScanRun
+    from scangate.trivy_run import ScanOptions, ScanOutcome, Target
 
 ScannersOpt = Annotated[
     list[str] | None,
@@ -161,6 +169,8 @@ class ScanArgs:
         if self.raw_report is None:
             return
         if targets == 1:
+            from scangate.cli._outputs import check_writable
+
             check_writable(self.raw_report)
         elif not self.raw_report.is_dir():
             raise UsageError(
@@ -170,6 +180,9 @@ class ScanArgs:
     def options(self, *, trivy_secret_allow_rules: bool = False) -> ScanOptions:
         """The run options; `trivy_secret_allow_rules` is the policy's
         `trivy-secret-allow-rules` (the policy is loaded before the scan)."""
+        from scangate.cli._trivy_binary import cache_dir
+        from scangate.trivy_run import ScanOptions, parse_scanners
+
         return ScanOptions(
             cache_dir=cache_dir(self.cache_dir),
             scanners=parse_scanners(self.scanners) if self.scanners else ScanOptions.scanners,
@@ -229,6 +242,8 @@ def run_scans(
     targets: list[Target], args: ScanArgs, options: ScanOptions, *, quiet: bool
 ) -> list[ScanOutcome]:
     """Find (or install) Trivy and run it once per target, in order."""
+    from scangate.cli._trivy_binary import find_trivy
+
     binary = find_trivy(args.trivy, options.cache_dir, no_install=args.no_install)
     outcomes = []
     for target in targets:
@@ -243,6 +258,8 @@ def run_scans(
 def _scan_with_progress(
     trivy: Path, target: Target, options: ScanOptions, *, quiet: bool
 ) -> ScanOutcome:
+    from scangate.trivy_run import scan
+
     with Progress(target.label, quiet=quiet) as progress:
         outcome = scan(
             trivy, target, options, environ=os.environ, now=datetime.now(UTC),
@@ -261,6 +278,9 @@ def _inline_ignores(
     Image contents are not searched (a README limitation)."""
     if target.kind != "fs" or target.archive or "misconfig" not in options.scanners:
         return
+    from scangate import inline_ignores
+    from scangate.trivy_run import Target
+
     # Misconfigurations are always scanned on the client, so no server is needed.
     shadow_options = dataclasses.replace(options, scanners=("misconfig",), server=None)
 
@@ -284,6 +304,8 @@ def raw_reports(raw_report: Path | None, outcomes: list[ScanOutcome]) -> list[Ou
     """Trivy's own reports for --raw-report: written with the other outputs, as one set."""
     if raw_report is None:
         return []
+    from scangate.cli._outputs import Output
+
     if len(outcomes) == 1:
         return [Output("--raw-report", raw_report, outcomes[0].raw)]
     outputs = []
@@ -293,12 +315,25 @@ def raw_reports(raw_report: Path | None, outcomes: list[ScanOutcome]) -> list[Ou
     return outputs
 
 
-def scan_and_gate(targets: list[Target], root: Path, params: dict[str, Any]) -> None:
+def scan_and_gate(
+    targets: list[Target],
+    root: Path,
+    params: dict[str, Any],
+    *,
+    diff_base: str | None = None,
+    base_image: Target | None = None,
+) -> None:
+    from scangate.cli._gate_step import GateArgs, report
+    from scangate.gate import evaluate
+
     gate = GateArgs.from_params(params)
     day = gate.day()
     # Everything the user can get wrong is checked before Trivy runs for minutes.
     policy = gate.load_policy(root, day)
     known = gate.load_baseline()
+    # --diff-base: the base commit is resolved before Trivy runs (a bad REF or a shallow
+    # clone lacking it is exit 2 at once, never a silent full gate).
+    base = _diff_base(targets[0], diff_base) if diff_base is not None else None
     scan_args = ScanArgs.from_params(params)
     scan_args.check_raw_report(len(targets))
     raw = scan_args.raw_report
@@ -306,9 +341,23 @@ def scan_and_gate(targets: list[Target], root: Path, params: dict[str, Any]) -> 
         *([("--raw-report", raw)] if raw is not None and len(targets) == 1 else []), root=root
     )
     options = scan_args.options(trivy_secret_allow_rules=policy.trivy_secret_allow_rules)
-    outcomes = run_scans(targets, scan_args, options, quiet=gate.quiet)
-    result = evaluate([o.run for o in outcomes], policy, day, known)
+    if base is None and base_image is None:
+        outcomes = run_scans(targets, scan_args, options, quiet=gate.quiet)
+        result = evaluate([o.run for o in outcomes], policy, day, known)
+    else:
+        from scangate.cli import _diff_step
+
+        # The suppression review is shown only in the PR comment.
+        review = str(params.get("pr_comment") or "off") != "off"
+        args = (scan_args, options, gate, policy, day, known)
+        outcomes, result = _diff_step.scan_and_decide(targets, *args, base, base_image, review)
     report(result, gate, root=root, extra=raw_reports(scan_args.raw_report, outcomes))
+
+
+def _diff_base(target: Target, ref: str) -> DiffBase:
+    from scangate.cli import _diff_step
+
+    return _diff_step.resolve(target, ref)
 
 
 def _refuse_dash(what: str, value: str, fix: str) -> None:
@@ -322,16 +371,19 @@ def _refuse_dash(what: str, value: str, fix: str) -> None:
 
 
 @scan_app.command("fs")
-@with_options(GATE_OPTIONS, SCAN_OPTIONS)
+@with_options(GATE_OPTIONS, SCAN_OPTIONS, PR_COMMENT_OPTIONS)
 def scan_fs(
     ctx: typer.Context,
     path: Annotated[
         Path, typer.Argument(path_type=str, help="The directory (or one file) to scan.")
     ] = Path(),
+    diff_base: DiffBaseOpt = None,
     **options: Any,
 ) -> None:
     """Scan a directory or a file for vulnerabilities, misconfigurations and secrets in one
     Trivy run, then gate the findings with the policy."""
+    from scangate.trivy_run import Target
+
     # `path_type=str` hands over the text as typed: Path("./-name") is Path("-name"), which
     # would lose the `./` that makes such a name safe.
     typed = str(path)
@@ -342,11 +394,12 @@ def scan_fs(
     target = Target("fs", str(path.resolve()), name=str(path))
     # A file is scanned as Trivy scans it (its results' Target is its base name); the policy
     # and ignore files are those of its directory, as for a scan of that directory.
-    scan_and_gate([target], path if path.is_dir() else path.parent, ctx.params)
+    root = path if path.is_dir() else path.parent
+    scan_and_gate([target], root, ctx.params, diff_base=diff_base)
 
 
 @scan_app.command("image")
-@with_options(GATE_OPTIONS, SCAN_OPTIONS)
+@with_options(GATE_OPTIONS, SCAN_OPTIONS, PR_COMMENT_OPTIONS)
 def scan_image(
     ctx: typer.Context,
     refs: Annotated[
@@ -362,10 +415,14 @@ def scan_image(
             help="An image tarball (docker save) or OCI layout directory (repeatable).",
         ),
     ] = None,
+    diff_base_image: DiffBaseImageOpt = None,
+    diff_base_input: DiffBaseInputOpt = None,
     **options: Any,
 ) -> None:
     """Scan container images, by reference or from archives, each in its own Trivy run, and
     gate them together: one verdict."""
+    from scangate.trivy_run import Target
+
     for ref in refs or ():
         _refuse_dash("REF", ref, "an image reference never starts with '-'; put options before --")
     targets = [Target("image", ref, name=ref) for ref in refs or ()]
@@ -375,4 +432,7 @@ def scan_image(
         targets.append(Target("image", str(archive.resolve()), archive=True, name=str(archive)))
     if not targets:
         raise UsageError("scan image: name an image reference or give --input PATH")
-    scan_and_gate(targets, Path(), ctx.params)
+    from scangate.cli._diff_image import base_target
+
+    base = base_target(diff_base_image, diff_base_input, len(targets))
+    scan_and_gate(targets, Path(), ctx.params, base_image=base)

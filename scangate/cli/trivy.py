@@ -11,16 +11,20 @@ from scangate.cli import _console
 from scangate.cli._app import trivy_app
 from scangate.cli._console import warning as warn
 from scangate.cli._options import CacheDirOpt, TrivyOpt
-from scangate.cli._trivy_binary import cache_dir, download_url
 from scangate.errors import TrivyNotFoundError
 from scangate.formats.escape import plain
-from scangate.trivy_install import DEFAULT_VERSION, install
-from scangate.trivy_locate import check_supported, locate, trivy_version
+
+# `trivy_install.DEFAULT_VERSION`, for the option's default: the installer (hashlib, tarfile)
+# is imported when a command runs.
+DEFAULT_VERSION = "0.76.0"
 
 
 @trivy_app.command("which")
 def trivy_which(trivy: TrivyOpt = None, cache: CacheDirOpt = None) -> None:
     """Print the Trivy scangate would run, its version and where it was found."""
+    from scangate.cli._trivy_binary import cache_dir
+    from scangate.trivy_locate import check_supported, locate
+
     binary = locate(
         explicit=trivy, path_env=os.environ.get("PATH"), cache_dir=cache_dir(cache), on_skip=warn
     )
@@ -54,6 +58,10 @@ def trivy_install(
     cache: CacheDirOpt = None,
 ) -> None:
     """Download a pinned Trivy release, verify its SHA-256 and install it into the cache."""
+    from scangate.cli._trivy_binary import cache_dir, download_url
+    from scangate.trivy_install import install
+    from scangate.trivy_locate import trivy_version
+
     path = install(
         version, cache_dir(cache), base_url=download_url(), allow_unpinned=allow_unpinned
     )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from scangate.gate import GateResult
+if TYPE_CHECKING:  # the gate (policies, pydantic models) is imported only by runs that gate
+    from scangate.gate import GateResult
 
 
 class Format(Protocol):

@@ -15,7 +15,8 @@ DECISION_ORDER = {
     Decision.ALLOWED: 1,
     Decision.UNFIXED: 2,
     Decision.KNOWN: 3,
-    Decision.BELOW_THRESHOLD: 4,
+    Decision.PRE_EXISTING: 4,
+    Decision.BELOW_THRESHOLD: 5,
 }
 
 
@@ -140,3 +141,21 @@ def repository_location(finding: Finding, scanned: str, file: str | None = None)
     if loc is None or not loc.path:
         return None
     return Location(repository_path(scanned, loc.path), loc.start_line, loc.end_line)
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """`count` and its noun: "1 finding", "2 findings" (`nouns` for an irregular plural)."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+
+
+KIND_NOUNS = {
+    Kind.VULNERABILITY: ("vulnerability", "vulnerabilities"),
+    Kind.MISCONFIGURATION: ("misconfiguration", "misconfigurations"),
+    Kind.SECRET: ("secret", "secrets"),
+    Kind.LICENSE: ("license", "licenses"),
+}
+
+
+def kind_count(count: int, kind: Kind | str) -> str:
+    """A count of findings of one kind: "1 secret", "2 vulnerabilities"."""
+    return plural(count, *KIND_NOUNS[Kind(kind)])

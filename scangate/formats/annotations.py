@@ -68,8 +68,10 @@ def github_annotations(
         if no_file:
             why.append(f"{no_file} without a file in the repository")
         more = "more " if lines else ""
+        left = beyond + no_file
+        are = "failing finding is" if left == 1 else "failing findings are"
         lines.append(
-            f"::notice title=scangate::{beyond + no_file} {more}failing findings are not "
+            f"::notice title=scangate::{left} {more}{are} not "
             f"annotated ({'; '.join(why)}): see the step summary or code scanning"
         )
     return lines

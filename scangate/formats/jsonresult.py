@@ -8,7 +8,7 @@ from typing import Any
 from scangate import __version__
 from scangate.findings import Finding
 from scangate.formats.escape import json_text
-from scangate.gate import Decided, Decision, EntryStatus, GateResult
+from scangate.gate import Decided, Decision, DiffResult, EntryStatus, GateResult
 
 SCHEMA = "scangate/result/v1"
 
@@ -20,11 +20,27 @@ class JsonFormat:
         document = result_document(result)
         findings = document.pop("findings")
         head = json.dumps(document, indent=2, ensure_ascii=False)
-        lines = ",\n".join("    " + json.dumps(f, ensure_ascii=False) for f in findings)
-        body = f'"findings": [\n{lines}\n  ]' if findings else '"findings": []'
+        body = (
+            f'"findings": [\n    {_one_per_line(findings)}\n  ]' if findings else '"findings": []'
+        )
         # Same JSON to a reader; nothing a terminal or a job log would act on (`##[`, bidi
         # and C1 controls as \u escapes), and no lone surrogate to fail on writing.
         return json_text(f"{head[:-2]},\n  {body}\n}}\n")
+
+
+# Every finding object opens with this key (`_finding`), and nothing else in the list does.
+_FINDING_START = '{"kind": '
+
+
+def _one_per_line(findings: list[dict[str, Any]]) -> str:
+    """The findings as JSON objects separated by ",\\n    ", encoded in one call (one call
+    per finding cost more than the encoding itself).
+
+    The list is encoded as `[{...}, {...}]`; `, {"kind": ` occurs in it only between two
+    findings: `{"` is structure wherever it occurs (inside a string a quote is escaped, and
+    a closing quote is never followed by `kind`), and only a finding opens with "kind"."""
+    text = json.dumps(findings, ensure_ascii=False, check_circular=False)
+    return text[1:-1].replace(f", {_FINDING_START}", f",\n    {_FINDING_START}")
 
 
 def result_document(result: GateResult) -> dict[str, Any]:
@@ -72,6 +88,8 @@ def result_document(result: GateResult) -> dict[str, Any]:
             if result.baseline
             else None
         ),
+        # Only with --diff-base: the document is unchanged without it.
+        **({"diff": _diff(result.diff)} if result.diff is not None else {}),
         "findings": [_finding(d, r.run.artifact.name) for r in result.runs for d in r.decided],
         "allowlist": {
             "expired": [_entry(e) for e in result.allowlist.expired],
@@ -81,13 +99,34 @@ def result_document(result: GateResult) -> dict[str, Any]:
     }
 
 
+def _diff(diff: DiffResult) -> dict[str, Any]:
+    return {
+        "base": diff.base,
+        "ref": diff.ref,
+        "new": diff.new,
+        "pre_existing": diff.pre_existing,
+        "fixed": [
+            {
+                "kind": f.kind,
+                "id": f.id,
+                "severity": f.severity,
+                "target": f.target,
+                "package": f.package,
+                "fingerprint": f.fingerprint,
+            }
+            for f in (d.finding for d in diff.fixed)
+        ],
+    }
+
+
 def _finding(d: Decided, artifact: str) -> dict[str, Any]:
     f: Finding = d.finding
     loc = f.location
+    # The enums are given as they are: each is a str, encoded as its value.
     return {
-        "kind": f.kind.value,
+        "kind": f.kind,
         "id": f.id,
-        "severity": f.severity.value,
+        "severity": f.severity,
         "artifact": artifact,
         "target": f.target,
         "title": f.title,
@@ -104,7 +143,7 @@ def _finding(d: Decided, artifact: str) -> dict[str, Any]:
             else None
         ),
         "fingerprint": f.fingerprint,
-        "decision": d.decision.value,
+        "decision": d.decision,
         "reason": d.reason,
     }
 

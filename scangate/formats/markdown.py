@@ -11,11 +11,12 @@ as their file and line.
 from __future__ import annotations
 
 from scangate.findings import Kind, Severity
-from scangate.formats._common import sort_key, versions
+from scangate.formats._common import kind_count, plural, sort_key, versions
 from scangate.formats.escape import markdown
 from scangate.gate import Decided, Decision, EntryStatus, GateResult, Verdict
 
 MAX_ROWS = 50
+MAX_DIFF_ROWS = 20  # --diff-base: pre-existing and fixed findings listed (the rest counted)
 # GitHub drops a step summary over 1 MiB: the whole summary stays under this, whole rows
 # and list items cut from the end, and each cell under MAX_CELL characters of its text.
 MAX_BYTES = 900 * 1024
@@ -40,18 +41,48 @@ class MarkdownFormat:
         kept_rows = budget.take(rows)
         kept_warnings = budget.take(warnings)
         if failing:
-            lines += [f"### Failing findings ({len(failing)})", "", *_TABLE_HEAD, *kept_rows]
+            title = "New failing findings" if result.diff is not None else "Failing findings"
+            lines += [f"### {title} ({len(failing)})", "", *_TABLE_HEAD, *kept_rows]
             more = len(failing) - len(kept_rows)
             if more:
                 why = f" ({_CUT})" if len(kept_rows) < len(rows) else ""
-                lines += ["", f"... and {more} more failing findings{why}."]
+                noun = "finding" if more == 1 else "findings"
+                lines += ["", f"... and {more} more failing {noun}{why}."]
             lines.append("")
+        if result.diff is not None:
+            lines += _diff_groups(result, budget)
         if warnings:
             lines += ["### Allow-list warnings", "", *kept_warnings]
             if len(kept_warnings) < len(warnings):
                 lines.append(f"- ... and {len(warnings) - len(kept_warnings)} more ({_CUT})")
             lines.append("")
         return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _diff_groups(result: GateResult, budget: _Budget) -> list[str]:
+    """`--diff-base`: the pre-existing findings (counted, the most severe listed) and the
+    findings fixed since the base."""
+    diff = result.diff
+    assert diff is not None
+    lines: list[str] = []
+    base = cell(diff.short)
+    pre = sorted((d for d in result.decided() if d.decision is Decision.PRE_EXISTING), key=sort_key)
+    fixed = sorted(
+        (d for d in diff.fixed if d.decision is not Decision.BELOW_THRESHOLD), key=sort_key
+    )
+    groups = (
+        (f"Pre-existing findings ({len(pre)}, present at {base})", pre, "pre-existing"),
+        (f"Fixed since {base} ({len(fixed)})", fixed, "fixed"),
+    )
+    for title, group, noun in groups:
+        if not group:
+            continue
+        rows = budget.take(_failing_rows(group[:MAX_DIFF_ROWS]))
+        lines += [f"### {title}", "", *_DIFF_HEAD, *rows]
+        if len(group) > len(rows):
+            lines += ["", f"... and {len(group) - len(rows)} more {noun}."]
+        lines.append("")
+    return lines
 
 
 class _Budget:
@@ -86,14 +117,14 @@ def _verdict(result: GateResult) -> list[str]:
     s = result.summary
     passed = result.verdict is Verdict.PASS
     head = "## scangate: PASS :white_check_mark:" if passed else "## scangate: FAIL :x:"
-    detail = ", ".join(f"{n} {k}" for k, n in sorted(s.failing_by_kind.items()) if n)
+    detail = ", ".join(kind_count(n, k) for k, n in sorted(s.failing_by_kind.items()) if n)
     others = ", ".join(
         f"{n} {decision}"
         for decision, n in s.by_decision.items()
         if n and decision != Decision.FAIL.value
     )
     line = f"**{s.failing} failing**" + (f" ({detail})" if detail else "")
-    line += f" of {s.total} findings" + (f"; {others}" if others else "")
+    line += f" of {plural(s.total, 'finding')}" + (f"; {others}" if others else "")
     return [head, "", f"{line}. Policy: {cell(result.policy.name)}."]
 
 
@@ -118,6 +149,12 @@ _TABLE_HEAD = (
 )
 
 
+_DIFF_HEAD = (
+    "| Severity | Kind | ID | Where | Installed -> fixed | Reason |",
+    _TABLE_HEAD[1],
+)
+
+
 def _failing_rows(failing: list[Decided]) -> list[str]:
     rows = []
     for d in failing:
@@ -139,7 +176,10 @@ def _where(d: Decided) -> str:
 def _allowlist(result: GateResult) -> list[str]:
     report = result.allowlist
     out = [f"- :warning: expired: {_entry(s)}" for s in report.expired]
-    out += [f"- :hourglass: expires in {s.days_left} days: {_entry(s)}" for s in report.expiring]
+    out += [
+        f"- :hourglass: expires in {plural(s.days_left or 0, 'day')}: {_entry(s)}"
+        for s in report.expiring
+    ]
     out += [f"- unused (matched nothing): {_entry(s)}" for s in report.unused]
     return out
 

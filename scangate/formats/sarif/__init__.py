@@ -6,7 +6,7 @@
 * `locations`: each run's category and each result's file and line;
 * `rules`: one rule per finding id (case-blind), with level, help, `security-severity` and
   precision;
-* `encoding`: the serializer.
+* `encoding`: the serializer and the gzipped size.
 
 Nothing is imported here, so that `locations` stays cheap for the commands that only need a
 `DockerfileRef`.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from scangate.findings import Artifact, Severity
 from scangate.formats._common import is_image_artifact, scanned_dir, scanned_file
@@ -45,9 +45,9 @@ class PlannedRun:
     fingerprints: set[str] = field(default_factory=set)
     considered: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
-    # Per-run caches: a repository path's URI, a place's serialized locations.
+    # Per-run caches: a path's URI, a place's encoded `locations` array.
     uris: dict[str, str] = field(default_factory=dict)
-    locations: dict[tuple[str, int, int], list[dict[str, Any]]] = field(default_factory=dict)
+    locations: dict[tuple[str, int, int], str] = field(default_factory=dict)
 
 
 def plan(result: GateResult, opts: SarifOptions, limit: int, notes: list[str]) -> list[PlannedRun]:

@@ -8,11 +8,22 @@ The finding's text is untrusted: help text is escaped per channel (`escape.plain
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
 from scangate.findings import Finding, Kind, Severity
-from scangate.formats.escape import clip, markdown, markdown_link, plain, safe_url
+from scangate.formats.escape import (
+    clip,
+    markdown,
+    markdown_link,
+    markdown_size,
+    plain,
+    plain_and_markdown,
+    printable,
+    safe_url,
+)
+from scangate.formats.sarif.encoding import json_string
 
 # GitHub's limit for a rule's descriptions and help (docs: "SARIF support for code scanning").
 MAX_DESCRIPTION = 1024
@@ -72,6 +83,8 @@ _HOW_TO_FIX = {
         "dependency or record the approval as an allow entry in the scangate policy."
     ),
 }
+_FIX_TEXT = {kind: f"How to fix: {fix}\n\nMore: " for kind, fix in _HOW_TO_FIX.items()}
+_FIX_JSON = {kind: json_string(text)[1:-1] for kind, text in _FIX_TEXT.items()}
 WHY = {
     Kind.SECRET: (
         "A credential committed to a repository can be used by anyone who can read the "
@@ -81,6 +94,8 @@ WHY = {
 }
 
 
+# Few distinct pairs in a report: every finding of 100,000 asks.
+@functools.lru_cache(maxsize=1024)
 def security_severity(severity: Severity, cvss_score: float | None) -> str:
     """GitHub's `security-severity`: the CVSS v3 score when it agrees with the severity the
     gate used (it lies in that severity's band and is not GitHub's 9.0 boundary), else the
@@ -97,6 +112,15 @@ def security_severity(severity: Severity, cvss_score: float | None) -> str:
     return f"{DEFAULT_SECURITY_SEVERITY[severity]:.1f}"
 
 
+def one_line(text: str) -> str:
+    """`" ".join(text.split())`: whitespace runs as one space, none at either end."""
+    # Printable text holds no whitespace but " " (str.isprintable): most titles and
+    # descriptions are one line already and skip the split.
+    if printable(text) and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(text.split())
+
+
 def clip_text(text: str, limit: int = MAX_DESCRIPTION) -> str:
     return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
@@ -104,7 +128,9 @@ def clip_text(text: str, limit: int = MAX_DESCRIPTION) -> str:
 def help_uri(f: Finding) -> str:
     """The first http(s) URL fit for a link (`escape.safe_url`): the primary URL, a
     reference, the advisory page for the ID, else Trivy's docs for the kind."""
-    candidates = [f.primary_url or "", *f.references]
+    if f.primary_url and safe_url(f.primary_url):
+        return f.primary_url  # most often: the rest is not built
+    candidates = list(f.references)
     if f.kind is Kind.VULNERABILITY:
         upper = f.id.upper()  # f.id is as reported: `GHSA-g98v-hv3f-hcfr`, the URL's spelling
         if upper.startswith("CVE-"):
@@ -132,18 +158,60 @@ def rule_help(f: Finding, title: str, why: str, url: str) -> tuple[str, str]:
 
     The finding's text is untrusted: `escape.plain` in the text, `escape.markdown` and a
     link only to a vetted URL (`escape.markdown_link`) in the Markdown."""
+    text_what, text_why, url_text, help_markdown = _help(f, title, why, url)
+    text_tail = f"{_FIX_TEXT[f.kind]}{url_text}"
+    text = "\n\n".join(part for part in (text_what, text_why, text_tail) if part)
+    return clip_text(text), help_markdown
+
+
+def rule_help_json(f: Finding, title: str, why: str, url: str, why_json: str) -> tuple[str, str]:
+    """`rule_help`'s texts as JSON strings (`encoding.json_string`), given `why_json`, the
+    JSON string of `why`: a description in the help text as it is is not encoded again."""
+    text_what, text_why, url_text, help_markdown = _help(f, title, why, url)
+    size = len(text_what) + len(text_why) + len(_FIX_TEXT[f.kind]) + len(url_text)
+    size += 2 * (bool(text_what) + bool(text_why))
+    if size > MAX_DESCRIPTION:  # cut by `clip_text`: encoded as a whole
+        text_tail = f"{_FIX_TEXT[f.kind]}{url_text}"
+        text = "\n\n".join(part for part in (text_what, text_why, text_tail) if part)
+        return json_string(clip_text(text)), json_string(help_markdown)
+    # JSON escapes one character at a time: the string of a text joined from parts is the
+    # parts' strings joined, "\n\n" as `\\n\\n`.
+    pieces = ['"']
+    if text_what:
+        pieces += (json_string(text_what)[1:-1], "\\n\\n")
+    if text_why:
+        pieces += (why_json[1:-1] if text_why is why else json_string(text_why)[1:-1], "\\n\\n")
+    pieces += (_FIX_JSON[f.kind], json_string(url_text)[1:])
+    return "".join(pieces), json_string(help_markdown)
+
+
+def _help(f: Finding, title: str, why: str, url: str) -> tuple[str, str, str, str]:
+    """The parts of help.text (what, why, the URL) and help.markdown, clipped."""
     what = _what(f, title)
     fix = _HOW_TO_FIX[f.kind]
-    why = " ".join(why.split())
-    text_tail = f"How to fix: {fix}\n\nMore: {plain(url)}"
-    text_what = _fitted(what, MAX_HELP_HEADLINE, plain)
-    text_why = _fitted(why, MAX_DESCRIPTION - len(text_what) - len(text_tail) - 6, plain)
+    why = one_line(why)
+    url_text = plain(url)
+    # Each text escaped for both channels at once; `_fitted` only for one that is too long.
+    what_plain, what_markdown = plain_and_markdown(what)
+    text_what = _fit(what, what_plain, MAX_HELP_HEADLINE, plain)
+    md_what = f"**{_fit(what, what_markdown, MAX_HELP_HEADLINE, markdown)}**"
     md_tail = f"**How to fix:** {fix}\n\n{markdown_link(f.id, url, MAX_HELP_LINK_TEXT)}"
-    md_what = f"**{_fitted(what, MAX_HELP_HEADLINE, markdown)}**"
-    md_why = _fitted(why, MAX_DESCRIPTION - len(md_what) - len(md_tail) - 6, markdown)
-    text = "\n\n".join(part for part in (text_what, text_why, text_tail) if part)
+    text_room = MAX_DESCRIPTION - len(text_what) - len(_FIX_TEXT[f.kind]) - len(url_text) - 6
+    md_room = MAX_DESCRIPTION - len(md_what) - len(md_tail) - 6
+    if len(why) <= md_room:
+        why_plain, why_markdown = plain_and_markdown(why)
+        text_why = _fit(why, why_plain, text_room, plain)
+        md_why = _fit(why, why_markdown, md_room, markdown)
+    else:  # the Markdown is cut: `_fitted` escapes only the cut text
+        text_why = _fitted(why, text_room, plain)
+        md_why = _fitted(why, md_room, markdown)
     help_markdown = "\n\n".join(part for part in (md_what, md_why, md_tail) if part)
-    return clip_text(text), clip_text(help_markdown)
+    return text_what, text_why, url_text, clip_text(help_markdown)
+
+
+def _fit(text: str, escaped: str, room: int, escape: Callable[[str], str]) -> str:
+    """`_fitted(text, room, escape)`, given `escaped`, `escape(text)`."""
+    return escaped if room >= 40 and len(escaped) <= room else _fitted(text, room, escape)
 
 
 def _fitted(text: str, room: int, escape: Callable[[str], str]) -> str:
@@ -152,10 +220,24 @@ def _fitted(text: str, room: int, escape: Callable[[str], str]) -> str:
     if room < 40:
         return ""
     limit = len(text)
-    while True:
-        escaped = escape(clip(text, limit))
-        if len(escaped) <= room:
-            return escaped
+    if escape is markdown and limit > room:
+        # Too long whatever its escapes (they never shorten a text): the same steps on the
+        # sizes alone (`markdown_size`, a third of the cost), then one escape of the cut.
+        size = markdown_size(text)
+        while size > room:
+            if limit <= 40:
+                return ""
+            limit = max(40, min(limit - 1, limit * room // size))
+            size = markdown_size(clip(text, limit))
+        return markdown(clip(text, limit))
+    escaped = escape(text)
+    while len(escaped) > room:
         if limit <= 40:
             return ""
+        if escaped == text and escape is plain:
+            # Nothing to escape (most descriptions), nor in any part of it: the loop
+            # would end at `clip(text, room)`, after escaping it once more.
+            return clip(text, room)
         limit = max(40, min(limit - 1, limit * room // len(escaped)))
+        escaped = escape(clip(text, limit))
+    return escaped

@@ -2,15 +2,18 @@
 that imports sarif-om. It builds what GitHub needs from a SARIF log to ingest it without a
 warning and keep its alerts stable from run to run.
 
-Here: the log, its runs, rules and results as sarif-om objects. A result has a level from the
-severity the gate used, `partialFingerprints` from the finding's line-independent
-fingerprint, and a location relative to the repository root with a real region: the lock
-file line of a package, a misconfiguration's cause lines, a secret's lines. Image findings
-are placed at the final FROM of `SarifOptions.dockerfile`, else at `image/<repository>`
-(plus the file's path inside the image for application packages). A log over GitHub's
-10 MiB gzipped is rendered again with fewer results.
-Rules and results are built, encoded and dropped one at a time, each on its own line, so
-memory stays at the size of the text and time is linear in the number of findings.
+Here: the log and its runs as sarif-om objects; its rules and results. A result has a
+level from the severity the gate used, `partialFingerprints` from the finding's
+line-independent fingerprint, and a location relative to the repository root with a real
+region: the lock file line of a package, a misconfiguration's cause lines, a secret's lines.
+Image findings are placed at the final FROM of `SarifOptions.dockerfile`, else at
+`image/<repository>` (plus the file's path inside the image for application packages). A
+log over GitHub's 10 MiB gzipped is rendered again with fewer results.
+Rules and results, 100,000 of each in a large log, are written one a line from templates in
+sarif-om's property order, each value through the JSON encoder's own string escaper
+(`encoding.json_string`): the encoder's text for the same object without building one (a
+test compares them). Each is built and dropped in turn, so memory stays at the size of the
+text and time is linear in the number of findings.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +33,7 @@ import sarif_om as om
 from scangate import __version__
 from scangate.findings import Finding, Kind, Severity
 from scangate.formats._common import repository_path
-from scangate.formats.sarif.encoding import LINE_ENCODER, GzipSize, array_lines, json_fields, plain
+from scangate.formats.sarif.encoding import GzipSize, array_lines, json_fields, json_string
 from scangate.formats.sarif.limits import (
     MAX_RESULTS_PER_RUN,
     PlannedRun,
@@ -44,7 +48,8 @@ from scangate.formats.sarif.rules import (
     WHY,
     clip_text,
     help_uri,
-    rule_help,
+    one_line,
+    rule_help_json,
     security_severity,
 )
 from scangate.gate import Decided, Decision, GateResult
@@ -78,8 +83,6 @@ class SarifOptions:
     dockerfile: DockerfileRef | None = None
 
 
-_DECISION_PROPERTIES: dict[Decision, dict[str, str]] = {}
-
 # Where the rules and results arrays go in the skeleton. The nonce, random for each
 # formatter, keeps a report's text (a Trivy version, an artifact name) from ever passing for one.
 _PLACEHOLDER = '"@@scangate:{nonce}:(rules|results):(\\d+)@@"'
@@ -93,6 +96,7 @@ class _Rule:
     severity: Severity
     score: str
     id: str = ""  # set once every rule of the run is known (see `_rule_id`)
+    id_json: str = ""  # `id` encoded, for each of the rule's results
 
 
 # Rules are keyed by kind and case-blind ID.
@@ -111,6 +115,7 @@ class SarifFormat:
         self._gzipped = 0
         self._largest = 0
         self._nonce = secrets.token_hex(16)
+        self._diff = False  # the result was gated with --diff-base (`baselineState`)
 
     def render(self, result: GateResult) -> str:
         """The log; one over GitHub's 10 MiB gzipped is rendered again with fewer results
@@ -142,6 +147,7 @@ class SarifFormat:
 
     def _pieces_of(self, result: GateResult) -> Iterator[str]:
         self.notes = []
+        self._diff = result.diff is not None
         runs = plan(result, self.options, self._limit, self.notes)
         self._largest = max((len(r.decided) for r in runs), default=0)
         log = json_fields(self._log(result, runs))
@@ -151,12 +157,16 @@ class SarifFormat:
         # A run over GitHub's result limit is refused whatever its size (and `notes` says
         # so): the compression, seconds for a log of 100,000 results, would be wasted.
         gzip = None if over_result_limit(runs) else GzipSize()
-        for piece in self._pieces(skeleton, runs):
+        try:
+            for piece in self._pieces(skeleton, runs):
+                if gzip is not None:
+                    gzip.feed(piece)
+                yield piece
+            yield "\n"
+            gzipped = self._gzipped = gzip.total() if gzip is not None else 0
+        finally:
             if gzip is not None:
-                gzip.feed(piece)
-            yield piece
-        yield "\n"
-        gzipped = self._gzipped = gzip.total() if gzip is not None else 0
+                gzip.close()  # a log abandoned half-way stops the compression too
         if gzipped > MAX_GZIPPED_BYTES:
             self.notes.append(
                 f"SARIF: the log is {gzipped / 2**20:.1f} MiB gzipped, over GitHub's limit "
@@ -221,9 +231,9 @@ class SarifFormat:
             run = runs[int(match.group(2))]
             if match.group(1) == "rules":
                 rules = self._rules(run)
-                lines = (LINE_ENCODER.encode(self._rule(r)) for r in rules.values())
+                lines: Iterator[str] = map(_rule_line, rules.values())
             else:
-                lines = (LINE_ENCODER.encode(self._result(d, run, rules)) for d in run.decided)
+                lines = (self._result_line(d, run, rules) for d in run.decided)
             yield from array_lines(lines, indent)
             position = match.end()
         yield skeleton[position:]
@@ -251,60 +261,44 @@ class SarifFormat:
                 rule.score = score
         for (kind, ident), rule in rules.items():
             rule.id = _rule_id(kind, ident, rule.finding.id, rules)
+            rule.id_json = json_string(rule.id)
         return rules
-
-    def _rule(self, rule: _Rule) -> Any:
-        f = rule.finding
-        title = clip_text(" ".join((f.title or f.id).split()))
-        description = clip_text(f.description.strip())
-        why = description or WHY.get(f.kind, "")
-        url = help_uri(f)
-        tags = ["security", f.kind.value, rule.severity.value][:MAX_TAGS_PER_RULE]
-        help_text, help_markdown = rule_help(f, title, why, url)
-        return om.ReportingDescriptor(
-            id=rule.id,
-            short_description=om.MultiformatMessageString(text=title),
-            full_description=om.MultiformatMessageString(text=why or title),
-            help=om.MultiformatMessageString(text=help_text, markdown=help_markdown),
-            help_uri=url,
-            default_configuration=om.ReportingConfiguration(level=LEVELS[rule.severity]),
-            properties={
-                "tags": tags,
-                "precision": PRECISION[f.kind],
-                "security-severity": rule.score,
-            },
-        )
 
     # -- results --
 
-    def _result(self, d: Decided, run: PlannedRun, rules: dict[_RuleKey, _Rule]) -> Any:
+    def _result_line(self, d: Decided, run: PlannedRun, rules: dict[_RuleKey, _Rule]) -> str:
         f = d.finding
-        rule = rules[_rule_key(f)]
+        rule = rules[f.kind, f.id.upper()]
         uri, start, end, elsewhere = self._where(f, run)
         key = (uri, start, end)
         locations = run.locations.get(key)
         if locations is None:
-            location = om.Location(
-                physical_location=om.PhysicalLocation(
-                    artifact_location=om.ArtifactLocation(uri=uri),
-                    region=om.Region(start_line=start, end_line=end if end > start else None),
-                )
+            # Encoded once and shared by every result at this place (a package's line holds
+            # many CVEs). sarif-om's Region order: endLine before startLine.
+            region = f'"startLine":{start}'
+            if end > start:
+                region = f'"endLine":{end},{region}'
+            locations = run.locations[key] = (
+                f'[{{"physicalLocation":{{"artifactLocation":{{"uri":{json_string(uri)}}},'
+                f'"region":{{{region}}}}}}}]'
             )
-            # Converted once and shared by every result at this place (a package's line
-            # holds many CVEs): the encoder then meets plain dicts, not four objects.
-            locations = run.locations[key] = [plain(location)]
-        suppressions = None
+        suppressions = ""
         if d.decision is Decision.ALLOWED:
-            suppressions = [om.Suppression(kind="external", justification=d.reason)]
-        return om.Result(
-            rule_id=rule.id,
-            rule_index=rule.index,
-            level=LEVELS[f.severity],
-            message=om.Message(text=_message(d, run, elsewhere)),
-            locations=locations,
-            partial_fingerprints={FINGERPRINT_KEY: f.fingerprint or _fallback_fingerprint(f)},
-            suppressions=suppressions,
-            properties=_DECISION_PROPERTIES.setdefault(d.decision, {"decision": d.decision.value}),
+            suppressions = (
+                f',"suppressions":[{{"kind":"external","justification":{json_string(d.reason)}}}]'
+            )
+        fingerprint = f.fingerprint or _fallback_fingerprint(f)
+        # --diff-base: a failing finding is new at head, a pre-existing one unchanged.
+        state = ""
+        if self._diff and d.decision in _BASELINE_STATES:
+            state = f'"baselineState":"{_BASELINE_STATES[d.decision]}",'
+        # sarif-om's Result order, each value through the encoder's escaper.
+        return (
+            f'{{{state}"message":{{"text":{json_string(_message(d, run, elsewhere))}}},'
+            f'"level":"{LEVELS[f.severity]}","locations":{locations},'
+            f'"partialFingerprints":{{"{FINGERPRINT_KEY}":{json_string(fingerprint)}}},'
+            f'"properties":{_decision_properties(d.decision)},'
+            f'"ruleId":{rule.id_json},"ruleIndex":{rule.index}{suppressions}}}'
         )
 
     def _where(self, f: Finding, run: PlannedRun) -> tuple[str, int, int, str | None]:
@@ -332,6 +326,41 @@ class SarifFormat:
             line_of(loc.end_line),
             None,
         )
+
+
+_BASELINE_STATES = {Decision.FAIL: "new", Decision.PRE_EXISTING: "unchanged"}
+
+
+def _rule_line(rule: _Rule) -> str:
+    """The rule as one line of JSON, in sarif-om's ReportingDescriptor order."""
+    f = rule.finding
+    title = clip_text(one_line(f.title or f.id))
+    description = clip_text(f.description.strip())
+    why = description or WHY.get(f.kind, "")
+    url = help_uri(f)
+    why_json = json_string(why) if why else ""
+    help_text, help_markdown = rule_help_json(f, title, why, url, why_json)
+    tags = _tags(f.kind, rule.severity)
+    return (
+        f'{{"id":{rule.id_json},"defaultConfiguration":{{"level":"{LEVELS[rule.severity]}"}},'
+        f'"fullDescription":{{"text":{why_json or json_string(title)}}},'
+        f'"help":{{"text":{help_text},"markdown":{help_markdown}}},'
+        f'"helpUri":{json_string(url)},'
+        f'"properties":{{"tags":{tags},"precision":"{PRECISION[f.kind]}",'
+        f'"security-severity":{json_string(rule.score)}}},'
+        f'"shortDescription":{{"text":{json_string(title)}}}}}'
+    )
+
+
+@cache
+def _tags(kind: Kind, severity: Severity) -> str:
+    tags = ["security", kind.value, severity.value][:MAX_TAGS_PER_RULE]
+    return f"[{','.join(map(json_string, tags))}]"
+
+
+@cache
+def _decision_properties(decision: Decision) -> str:
+    return f'{{"decision":{json_string(decision.value)}}}'
 
 
 def _rule_key(f: Finding) -> _RuleKey:
