@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synth_report import generate
+from synth_report import ensure
 
 BIN = Path(sys.executable).parent
 SCANGATE = BIN / "scangate"
@@ -218,9 +218,7 @@ def main() -> None:
     scangate_dir = Path(package.__file__).resolve().parent
     groups = option_groups()
     same_parameters(scangate_dir, groups)
-    report = args.report.resolve()
-    if not report.exists():
-        generate(report, 3, 10)  # 30 findings
+    report = ensure(args.report.resolve(), 3, 10)  # 30 findings
 
     check = ["check", str(report)]
     check_json = [*check, "--format", "json"]

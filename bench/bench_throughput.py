@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synth_report import generate
+from synth_report import ensure
 
 BIN = Path(sys.executable).parent
 SCANGATE = BIN / "scangate"
@@ -86,13 +86,6 @@ class Runs:
     @property
     def median_cpu(self) -> float:
         return statistics.median(self.cpu)
-
-
-def ensure(report: Path, targets: int) -> Path:
-    if not report.exists():
-        report.parent.mkdir(parents=True, exist_ok=True)
-        generate(report, targets, 1000)
-    return report
 
 
 def verdict(ratio: float, target: float) -> str:

@@ -56,6 +56,14 @@ def _vulnerability(rng: random.Random, t: int, i: int) -> dict[str, object]:
     }
 
 
+def ensure(path: Path, targets: int, per_target: int = 1000) -> Path:
+    """`path`, written first (`generate`) if it does not exist yet: the benches share reports."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        generate(path, targets, per_target)
+    return path
+
+
 def generate(path: Path, targets: int, per_target: int, seed: int = 0) -> None:
     """Write a report with `targets` lockfiles holding `per_target` vulnerabilities each."""
     rng = random.Random(seed)
