@@ -14,11 +14,13 @@ Every run is offline against the tests' small vulnerability DB (`tests/support/t
 all three scanners run and nothing is downloaded. The targets (issue 9) are first <= 2.2x and
 cached <= 1.2x plain; the script prints the medians, both ratios and whether each target is
 met, and asserts nothing. Timings on a shared machine are noisy: compare ratios of one run.
-Writing the base's 2,000 files is most of what the first run adds on a disk where creating a
-file is slow (0.5-0.9 ms each on this machine's ext4, 0.01 ms on tmpfs): `TMPDIR=/dev/shm`
-shows the figure with a tmpfs temp dir, as many distributions mount /tmp.
+Writing the base's 2,000 files was most of what the first run added on a disk where creating
+a file is slow (0.5-0.9 ms each on this machine's ext4, 0.01 ms on tmpfs): scangate now writes
+the base into $XDG_RUNTIME_DIR or /dev/shm when it has room (`scangate.diff_tmp`).
+`--source DIR` runs the scangate package found in DIR instead (say, the last commit's, from
+`git archive HEAD scangate policies | tar -x -C DIR`), for a before/after figure.
 
-    python bench/bench_diff.py [--files 2000] [--repeat 5] [--keep DIR]
+    python bench/bench_diff.py [--files 2000] [--repeat 5] [--keep DIR] [--source DIR]
 """
 
 from __future__ import annotations
@@ -67,12 +69,15 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="build in this (new) directory and keep it")
+    parser.add_argument("--source", type=Path, help="run the scangate package in this directory")
     args = parser.parse_args()
 
     base = args.keep or Path(tempfile.mkdtemp(prefix="scangate-bench-diff-"))
     base.mkdir(parents=True, exist_ok=True)
     try:
         bench = Bench(base)
+        if args.source is not None:
+            bench.env["PYTHONPATH"] = str(args.source.resolve())
         cache = Path(bench.env["SCANGATE_CACHE_DIR"])
         scanning.write_db(cache)
         bench.run("git", "init", "-q", bench.work, cwd=base)
@@ -84,6 +89,8 @@ def main() -> None:
             path.write_text(path.read_text() + "\n# changed by the pull request\n")
         bench.git("commit", "-q", "-am", "pr")
         print(f"repository: {len(files)} files, {base}")
+        if args.source is not None:
+            print(f"scangate from {args.source}")
 
         _scan(bench)  # warm-up: Trivy's checks, the OS page cache
         plain: list[float] = []

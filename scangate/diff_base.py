@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +44,10 @@ _OVERRIDES = (
     ("core.hooksPath", os.devnull),
     ("protocol.allow", "never"),  # no fetch of a missing object in a partial clone
     ("core.untrackedCache", "false"),
+    # A directory of the tree holding HEAD, objects/ and refs/ is a repository to git (an
+    # "embedded bare repository"): its own config, refs and objects, and a core.worktree
+    # pointing back at the checkout, would make its author's commits the base.
+    ("safe.bareRepository", "explicit"),
 )
 _KEPT_GIT_VARIABLES = frozenset({"GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM"})
 _FETCH_HINT = "set `fetch-depth: 0` on actions/checkout, or run `git fetch --depth=1 origin {sha}`"
@@ -126,16 +129,29 @@ def resolve(path: Path, ref: str, *, env: Mapping[str, str]) -> DiffBase:
         raise UsageError(f"{repo.root}: HEAD has no commit yet: commit first, then compare")
     wanted = _ref_commit(repo, ref, genv, shallow)
     base = _merge_base(repo, ref, wanted, head, genv, shallow)
+    if base == head:
+        # HEAD is REF or one of its ancestors: the base would be HEAD itself, every finding
+        # pre-existing, and the gate could never fail (a rollback to an old commit included).
+        raise UsageError(
+            f"--diff-base {_shown(ref)}: HEAD ({head[:12]}) is already in its history, so the "
+            "merge base is HEAD itself and nothing could fail: compare a branch with the one "
+            "it will be merged into, or drop --diff-base"
+        )
     tree, kind = _tree_at(repo, base, rel, genv)
     return DiffBase(ref, base, head, tree, kind, repo, rel, shallow)
 
 
 @contextmanager
 def written(base: DiffBase, *, env: Mapping[str, str]) -> Iterator[WrittenBase]:
-    """The base's version of the scanned path, written into a temporary directory that is
-    removed on exit."""
-    with tempfile.TemporaryDirectory(prefix="scangate-base-") as tmp:
-        yield write(base, Path(tmp), env=env)
+    """The base's version of the scanned path, written into a temporary directory (in
+    memory when there is room: `diff_tmp`) that is removed on exit."""
+    from scangate.diff_tmp import BaseDir
+
+    where = BaseDir()
+    try:
+        yield where.write(base, env)
+    finally:
+        where.remove()
 
 
 def write(base: DiffBase, dest: Path, *, env: Mapping[str, str]) -> WrittenBase:
@@ -198,6 +214,13 @@ def _find(path: Path, env: Mapping[str, str]) -> tuple[Repo, str, bool]:
                 f"--diff-base: git refuses the repository holding {path}: it belongs to another "
                 "user; if you trust it, run `git config --global --add safe.directory <its "
                 "top directory>` (actions/checkout does this for the checkout)"
+            )
+        if "safe.bareRepository" in why:
+            raise UsageError(
+                f"--diff-base: {path} is inside a directory laid out as a git repository "
+                "(HEAD, objects/, refs/), which git would take for the repository to compare "
+                "in: scangate does not trust one inside the scanned tree; remove it, or scan "
+                "without --diff-base"
             )
         first = why.splitlines()[0] if why else "git rev-parse failed"
         raise UsageError(

@@ -5,8 +5,9 @@ outputs show of a fixed finding (kind, ID, severity, target, package, location),
 secret's text (Trivy's masked line included): a secret is matched by its fingerprint, which
 hashes a digest of its value (`secret_values`), so a rotated token is new.
 
-The cache holds one JSON file per key (`cache_key`: the base tree, the Trivy version, the
-DB's `UpdatedAt` and everything else that changes what Trivy finds, none of the policy), in
+The cache holds one JSON file per key (`cache_key`: the base tree, or the base image's exact
+identity (`diff_image_base`), the Trivy version, the DB's `UpdatedAt` and everything else that
+changes what Trivy finds, none of the policy), in
 `<cache dir>/diff-base/`. Files are written whole or not at all (a temporary file renamed
 into place), at most `MAX_FILES` are kept, and a file that is unreadable, too large, of
 another version or key, or malformed in any way is ignored: the base is scanned again. The
@@ -36,7 +37,7 @@ MAX_FILE_BYTES = 64 * 1024 * 1024  # some 250,000 findings
 MAX_FILES = 32  # cached bases kept; the oldest go first
 _TEXT_MAX = 4096  # characters kept of any text field
 _FINGERPRINT = re.compile(r"^[0-9a-f]{32}$")
-_KEY = re.compile(r"^[0-9a-f]{64}$")
+_KEY = re.compile(r"^[0-9a-f]{64}$")  # a cache key, and an image finding's matching key
 # Trivy's cache files whose contents change what it finds: the vulnerability DBs and the
 # misconfiguration checks bundle.
 _STAMPS = (
@@ -64,6 +65,9 @@ class BaseFinding:
     # A secret whose value was read (its fingerprint hashes the value): only such a secret
     # can make a head secret pre-existing, as only such a secret can be in a baseline.
     value_read: bool = True
+    # An image's finding: its key for matching across images (`diff_image.matching_keys`;
+    # None: never matches).
+    match: str | None = None
 
     @classmethod
     def of(cls, finding: Finding) -> BaseFinding:
@@ -229,6 +233,9 @@ def _parse(raw: object, key: str) -> BaseScan:
         value_read = item.get("value_read", True)
         if not isinstance(value_read, bool):
             raise ValueError("value_read is not a boolean")
+        match = _text(item.get("match"), optional=True)
+        if match is not None and not _KEY.match(match):
+            raise ValueError("not a matching key")
         findings.append(
             BaseFinding(
                 fingerprint=fingerprint,
@@ -243,6 +250,7 @@ def _parse(raw: object, key: str) -> BaseScan:
                 purl=_text(item.get("purl"), optional=True),
                 location=location,
                 value_read=value_read,
+                match=match,
             )
         )
     commit, tree = _text(raw["commit"]) or "", _text(raw["tree"]) or ""
@@ -269,6 +277,8 @@ def _dump(scan: BaseScan, key: str) -> bytes:
             ),
             value_read=f.value_read,
         )
+        if f.match is not None:
+            item["match"] = f.match
         for name in ("id", "target", "package"):
             item[name] = _clip(item[name])
         items.append(item)

@@ -7,23 +7,15 @@ Here each finding gets a matching key that is its fingerprint material with that
 reduced to the OS family (`(os debian)`): a CVE in the same package (and, for language
 packages, the same file in the image) is pre-existing whatever the images are called and
 whichever point release they are on. A secret matches only by the digest of its value (as
-in a baseline), so a secret whose value was not read is new.
+in a baseline), so a secret whose value was not read is new. The comparison itself, against
+the base image's scan as the cache keeps it, is `diff_image_base.compare`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
 
-from scangate.findings import Finding, Kind, ScanRun
-
-
-@dataclass(frozen=True)
-class ImageComparison:
-    pre_existing: frozenset[str]  # fingerprints of head findings the base image has too
-    new: tuple[str, ...]  # fingerprints of head findings it lacks
-    fixed: tuple[Finding, ...]  # base findings the head lacks
+from scangate.findings import Kind, ScanRun
 
 
 def matching_keys(run: ScanRun) -> list[str | None]:
@@ -46,25 +38,3 @@ def matching_keys(run: ScanRun) -> list[str | None]:
         material = "\x1f".join((f.kind.value, ident, target, identity))
         keys.append(hashlib.sha256(material.encode()).hexdigest())
     return keys
-
-
-def compare(head: Sequence[ScanRun], base: ScanRun) -> ImageComparison:
-    """Head findings (of one or more runs) against the base image's run."""
-    base_keys = matching_keys(base)
-    at_base = {k for k in base_keys if k is not None}
-    pre: set[str] = set()
-    new: list[str] = []
-    at_head: set[str] = set()
-    for run in head:
-        for finding, key in zip(run.findings, matching_keys(run), strict=True):
-            if key is not None:
-                at_head.add(key)
-            if key is not None and key in at_base:
-                pre.add(finding.fingerprint)
-            else:
-                new.append(finding.fingerprint)
-    # A base secret whose value was not read cannot be told apart from another: not listed.
-    fixed = tuple(
-        f for f, key in zip(base.findings, base_keys, strict=True) if key and key not in at_head
-    )
-    return ImageComparison(frozenset(pre), tuple(new), fixed)

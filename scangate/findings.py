@@ -10,6 +10,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scangate.remediation.graph import PackageGraph
 
 
 class Severity(StrEnum):
@@ -131,6 +135,15 @@ class InlineIgnore:
         return f"{self.path}:{self.line}"
 
 
+@dataclass(frozen=True, slots=True)
+class KevEntry:
+    """The CVE's entry in CISA's Known Exploited Vulnerabilities catalog (`scangate.feeds`)."""
+
+    date_added: date
+    due_date: date | None
+    ransomware: bool  # the catalog's knownRansomwareCampaignUse is "Known"
+
+
 @dataclass(slots=True)
 class Finding:
     """One thing Trivy found, in scangate's terms. Secret text is only ever Trivy's masked form."""
@@ -163,6 +176,11 @@ class Finding:
     # Misconfigurations: the inline ignore comment that hid it from Trivy (the policy's
     # `inline-ignores` decides what that means), or that names it but has expired.
     inline_ignore: InlineIgnore | None = None
+    # Vulnerabilities: Trivy's PublishedDate, and what the KEV and EPSS feeds say of the CVE
+    # (set only when the policy uses that feed; None: not in the feed, or not looked up).
+    published: date | None = None
+    kev: KevEntry | None = None
+    epss: float | None = None
 
     @property
     def unfixed(self) -> bool:
@@ -194,6 +212,9 @@ class ScanRun:
 
     artifact: Artifact
     findings: list[Finding]
+    # Per target with vulnerabilities: its ecosystem and dependency graph, for the
+    # remediation plan (`scangate.remediation`).
+    graphs: dict[str, PackageGraph] = field(default_factory=dict)
 
 
 def assign_fingerprints(findings: list[Finding]) -> None:

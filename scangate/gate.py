@@ -1,7 +1,9 @@
 """The gate: a pure function of findings, a policy and today's date to a `GateResult`.
 
-It decides each finding (fail, allowed, below-threshold, unfixed) and reports on the allowlist
-(expired, expiring, unused entries). It never prints, reads files or looks at the clock.
+It decides each finding (fail, allowed, below-threshold, unfixed, grace) and reports on the
+allowlist (expired, expiring, unused entries). It never prints, reads files or looks at the
+clock. The policy's time and risk rules (KEV, EPSS, grace, unfixed limits, licenses) and their
+precedence are `gate_risk`'s; inline ignore comments are `gate_inline`'s.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from datetime import date
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from scangate.findings import Finding, InlineIgnore, Kind, ScanRun, Severity, match_key
-from scangate.policy import AllowEntry, InlineIgnores, Policy
+from scangate.findings import Finding, Kind, ScanRun, Severity, match_key
+from scangate.gate_inline import inline_refusal
+from scangate.gate_risk import Risk
+from scangate.policy import AllowEntry, Policy
 
 if TYPE_CHECKING:  # the baseline module is imported only by runs given a baseline
     from scangate.baseline import Baseline, BaselineEntry, Key
+    from scangate.remediation.plan import Plan
     from scangate.suppression_review import Review
 
 
@@ -29,6 +34,8 @@ class Decision(StrEnum):
     KNOWN = "known"
     # At the `--diff-base` commit too: reported, never failing (`evaluate`'s `pre_existing`).
     PRE_EXISTING = "pre-existing"
+    # Published fewer than the policy's grace-days ago: reported, failing from a named day.
+    GRACE = "grace"
 
 
 class Verdict(StrEnum):
@@ -42,6 +49,9 @@ class Decided:
     decision: Decision
     reason: str
     entry: AllowEntry | None = None
+    # Failed by `kev: fail` or `epss.fail-at`: a baseline or the diff base does not excuse
+    # it, only an allow entry does (`scangate.gate_risk`).
+    sticky: bool = False
 
 
 @dataclass(slots=True)
@@ -105,6 +115,8 @@ class GateResult:
     # Baseline entries no finding matched this time: fixed, or gone.
     baseline_fixed: list[BaselineEntry] = field(default_factory=list)
     diff: DiffResult | None = None  # set by `--diff-base`
+    # The remediation plan, made at its first use (`scangate.remediation.plan_of`).
+    remediation: Plan | None = None
 
     def decided(self) -> list[Decided]:
         return [d for run in self.runs for d in run.decided]
@@ -135,16 +147,19 @@ def evaluate(
     matched: Counter[int] = Counter()
     seen: set[Key] = set()
 
+    risk = Risk.of(policy)
     results = []
     for run in runs:
-        decided = [_decide(finding, policy, today, by_key, matched) for finding in run.findings]
+        decided = [
+            _decide(finding, policy, today, by_key, matched, risk) for finding in run.findings
+        ]
         if baseline is not None:
             decided = _against_baseline(decided, baseline, seen)
         if pre_existing:
             decided = _against_base(decided, pre_existing, f"present at {base_short}")
         results.append(RunResult(run=run, decided=decided))
 
-    summary = _summarize(results, diff=pre_existing is not None)
+    summary = _summarize(results, diff=pre_existing is not None, grace=bool(risk and risk.grace))
     return GateResult(
         verdict=Verdict.FAIL if summary.failing else Verdict.PASS,
         policy=policy,
@@ -159,7 +174,11 @@ def evaluate(
 
 def _against_base(decided: list[Decided], at_base: frozenset[str], reason: str) -> list[Decided]:
     return [
-        replace(d, decision=Decision.PRE_EXISTING, reason=reason, entry=None)
+        (
+            replace(d, reason=f"{d.reason}; {reason} too, which does not excuse it")
+            if d.sticky
+            else replace(d, decision=Decision.PRE_EXISTING, reason=reason, entry=None)
+        )
         if d.decision is Decision.FAIL and d.finding.fingerprint in at_base
         else d
         for d in decided
@@ -173,7 +192,8 @@ def decide(findings: list[Finding], policy: Policy, today: date) -> list[Decided
     for entry in policy.allow:
         by_key[entry.key].append(entry)
     matched: Counter[int] = Counter()
-    return [_decide(finding, policy, today, by_key, matched) for finding in findings]
+    risk = Risk.of(policy)
+    return [_decide(finding, policy, today, by_key, matched, risk) for finding in findings]
 
 
 def _against_baseline(decided: list[Decided], baseline: Baseline, seen: set[Key]) -> list[Decided]:
@@ -199,6 +219,9 @@ def _one_against_baseline(
         return replace(d, reason=f"{d.reason}; {why}")
     if key in known:
         seen.add(key)
+        if d.sticky:
+            why = f"in the baseline {baseline.path}, which does not excuse it"
+            return replace(d, reason=f"{d.reason}; {why}: fix it or add an allow entry")
         if d.decision is Decision.FAIL:
             return replace(
                 d, decision=Decision.KNOWN, reason=f"in the baseline {baseline.path}", entry=None
@@ -212,6 +235,7 @@ def _decide(
     today: date,
     by_key: dict[str, list[AllowEntry]],
     matched: Counter[int],
+    risk: Risk | None = None,
 ) -> Decided:
     expired: AllowEntry | None = None
     for entry in by_key.get(match_key(finding.id), ()) if by_key else ():
@@ -232,10 +256,19 @@ def _decide(
     # (`scangate.inline_ignores`): an allow entry under the allow-rules, or, with
     # `inline-ignores: report`, nothing but a note.
     inline = finding.inline_ignore
-    refusal = _inline_refusal(inline, policy, today) if inline is not None else None
+    refusal = inline_refusal(inline, policy, today) if inline is not None else None
     if inline is not None and inline.suppressed and refusal is None:
         reason = f"inline ignore comment {inline.origin}: {inline.comment}"
         return Decided(finding, Decision.ALLOWED, reason)
+    # The policy's time and risk rules, in the precedence `scangate.gate_risk` documents.
+    if risk is not None:
+        override = risk.override(finding)
+        if override is not None:
+            return Decided(finding, Decision.FAIL, override, sticky=True)
+        listed = risk.license(finding)
+        if listed is not None:
+            fails, why = listed
+            return Decided(finding, Decision.FAIL if fails else Decision.BELOW_THRESHOLD, why)
 
     below, failing = _threshold_reasons(
         finding.kind, finding.severity, policy.fail_on[finding.kind]
@@ -243,7 +276,14 @@ def _decide(
     if below is not None:
         return Decided(finding, Decision.BELOW_THRESHOLD, below)
     if policy.ignore_unfixed and finding.unfixed:
-        return Decided(finding, Decision.UNFIXED, "no fixed version yet (ignore-unfixed)")
+        over = risk.unfixed_over_limit(finding, today) if risk is not None else None
+        if over is None:
+            return Decided(finding, Decision.UNFIXED, "no fixed version yet (ignore-unfixed)")
+        failing = over
+    elif risk is not None:
+        grace = risk.in_grace(finding, today)
+        if grace is not None:
+            return Decided(finding, Decision.GRACE, grace)
     if expired is not None:
         assert expired.expires is not None
         return Decided(
@@ -279,53 +319,6 @@ def _threshold_reasons(
     return None, f"{severity.value} {kind.value} at or above fail-on {threshold.value}"
 
 
-def _inline_refusal(inline: InlineIgnore, policy: Policy, today: date) -> str | None:
-    """Why an inline ignore comment does not allow its finding, or None when it does. Trivy
-    does not say which comment hid a finding: if several may have, the most harshly treated
-    one decides (any refusal refuses, naming that comment)."""
-    for candidate in (inline, *inline.others) if inline.suppressed else (inline,):
-        refusal = _one_inline_refusal(candidate, policy, today)
-        if refusal is not None:
-            return refusal
-    return None
-
-
-def _one_inline_refusal(inline: InlineIgnore, policy: Policy, today: date) -> str | None:
-    where = f"the inline ignore comment {inline.origin}"
-    if not inline.suppressed:  # Trivy reported the finding anyway: only name the comment
-        if inline.bad_expiry is not None:
-            return f"Trivy ignores {where}: its exp: {inline.bad_expiry} is not one valid date"
-        if inline.expires is not None and today >= inline.expires:
-            return f"{where} expired {inline.expires.isoformat()}"
-        return None
-    if policy.inline_ignores is InlineIgnores.REPORT:
-        return (
-            f"Trivy dropped it for {where}, which the policy does not honour "
-            "(inline-ignores: report)"
-        )
-    if inline.bad_expiry is not None:
-        return (
-            f"{where} has an unreadable or repeated exp: ({inline.bad_expiry}): "
-            "give it one exp:YYYY-MM-DD"
-        )
-    if inline.expires is None:
-        if policy.require_expiry:
-            rule = inline.ids[0] if inline.ids else "ID"
-            return (
-                f"{where} has no expiry date, and the policy sets require-expiry: write it as "
-                f"trivy:ignore:{rule}:exp:YYYY-MM-DD"
-            )
-        return None
-    if today >= inline.expires:
-        return f"{where} expired {inline.expires.isoformat()}: renew its exp: date or fix it"
-    if policy.max_days is not None and (inline.expires - today).days > policy.max_days:
-        return (
-            f"{where} expires {inline.expires.isoformat()}, more than max-days "
-            f"{policy.max_days} from {today.isoformat()}: choose an earlier exp: date"
-        )
-    return None
-
-
 def _allowlist(policy: Policy, today: date, matched: Counter[int]) -> AllowlistReport:
     report = AllowlistReport()
     for entry in policy.allow:
@@ -340,7 +333,7 @@ def _allowlist(policy: Policy, today: date, matched: Counter[int]) -> AllowlistR
     return report
 
 
-def _summarize(results: list[RunResult], *, diff: bool = False) -> Summary:
+def _summarize(results: list[RunResult], *, diff: bool = False, grace: bool = False) -> Summary:
     # One count per (kind, severity, decision) in C (`Counter` over tuples), then the few
     # totals from those: no enum `.value` per finding.
     counts = Counter(
@@ -364,7 +357,8 @@ def _summarize(results: list[RunResult], *, diff: bool = False) -> Summary:
         by_decision={
             d.value: by_decision[d.value]
             for d in Decision
-            if diff or d is not Decision.PRE_EXISTING  # unchanged without --diff-base
+            # Unchanged without --diff-base, and without grace-days.
+            if (diff or d is not Decision.PRE_EXISTING) and (grace or d is not Decision.GRACE)
         },
         failing_by_kind={k.value: failing_by_kind[k.value] for k in Kind},
     )

@@ -118,8 +118,12 @@ class GitHubClient:
 
     # --- the three calls ---------------------------------------------------------------
 
-    def list_issue_comments(self, number: int) -> list[IssueComment]:
-        """Every comment of issue or pull request `number`, oldest first."""
+    def list_issue_comments(
+        self, number: int, keep: Callable[[IssueComment], bool] | None = None
+    ) -> list[IssueComment]:
+        """Every comment of issue or pull request `number` (that `keep` keeps), oldest
+        first. `keep` holds memory to one page: 10,000 comments of 65,536 characters each
+        would be gigabytes."""
         url: str | None = f"{self.api_url}{self.repository.path}/issues/{number}/comments"
         params: dict[str, Any] | None = {"per_page": PER_PAGE}
         comments: list[IssueComment] = []
@@ -132,7 +136,7 @@ class GitHubClient:
             seen.add(url)
             data, next_url = self._call("GET", url, params=params)
             page: list[IssueComment] = _parse(_COMMENTS, data, "the comment list")
-            comments += page
+            comments += page if keep is None else [c for c in page if keep(c)]
             url, params = self._checked_next(next_url), None  # the next link has the query
         if url is None:
             return comments
@@ -187,7 +191,8 @@ class GitHubClient:
         """The JSON of a 2xx answer and its rel="next" link, after retries."""
         import requests
 
-        what = f"{method} {urlsplit(url).path}"
+        # A hostile API can echo the token into a next link's path, which messages quote.
+        what = self._redact(f"{method} {urlsplit(url).path}")
         waited = 0.0
         http = self.session if self.session is not None else requests.Session()
         try:
@@ -259,7 +264,7 @@ class GitHubClient:
         """GitHub's `message` from an error answer: one safe line, clipped, no token."""
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: [[[[... nested past the limit
             return ""
         message = data.get("message") if isinstance(data, dict) else None
         if not isinstance(message, str):
@@ -325,21 +330,29 @@ def _retry_after(value: str | None, now: float) -> float | None:
     """Retry-After: delay-seconds or an HTTP date (RFC 9110), as seconds from now."""
     if value is None:
         return None
-    value = value.strip()
-    if value.isdigit():
-        return float(min(int(value), 86_400))
+    seconds = _digits(value)
+    if seconds is not None:
+        return float(min(seconds, 86_400))
     try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        return max(0.0, parsedate_to_datetime(value.strip()).timestamp() - now)
+    except (TypeError, ValueError, IndexError, OverflowError):  # year 99999999999
         return None
-    return max(0.0, when.timestamp() - now)
 
 
 def _until_reset(value: str | None, now: float) -> float | None:
     """x-ratelimit-reset is UTC epoch seconds; a second more for clock skew."""
-    if value is None or not value.strip().isdigit():
+    seconds = _digits(value)
+    return None if seconds is None else max(0.0, seconds - now) + 1.0
+
+
+def _digits(value: str | None) -> int | None:
+    """A header's whole number of seconds, capped. Only ASCII digits: headers are read as
+    Latin-1, and `str.isdigit` takes "²", which `int` refuses; `int` also refuses 4,300
+    digits and more."""
+    value = (value or "").strip()
+    if not value or not value.isascii() or not value.isdigit():
         return None
-    return max(0.0, int(value) - now) + 1.0
+    return int(value) if len(value) <= 12 else 10**12
 
 
 def _network_problem(exc: requests.RequestException) -> str:
@@ -372,7 +385,7 @@ def _read(response: requests.Response, cap: int, what: str) -> bytes:
 def _json(body: bytes, what: str) -> Any:
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: [[[[... nested past the limit
         raise GitHubError("bad-response", f"{what}: the answer is not JSON") from None
 
 

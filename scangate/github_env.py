@@ -178,7 +178,7 @@ def _payload(path: Path) -> dict[str, Any]:
         raise GitHubError("config", exc.message) from None
     try:
         payload = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: [[[[... nested past the limit
         raise GitHubError("config", f"{label}: not JSON: not a GitHub event payload") from None
     if not isinstance(payload, dict):
         raise GitHubError("config", f"{label}: not a JSON object: not a GitHub event payload")

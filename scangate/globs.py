@@ -28,8 +28,15 @@ def glob_to_regex(pattern: str, *, path: bool = True) -> re.Pattern[str]:
         elif pattern[i] == "[" and (end := pattern.find("]", i + 2)) != -1:
             body = pattern[i + 1 : end]
             negate = body[:1] in ("!", "^")
-            chars = re.sub(r"([\\^\[\]])", r"\\\1", body[negate:])  # ranges (a-z) stay
-            out.append("[" + (("^/" if path else "^") if negate else "") + chars + "]")
+            # Ranges (a-z) stay; "&", "~", "|" and "--" are literal, escaped as the set
+            # operations Python warns it may read them as one day (a FutureWarning on stderr).
+            chars = re.sub(r"([\\^\[\]&~|])", r"\\\1", body[negate:]).replace("--", "-\\-")
+            cls = "[" + (("^/" if path else "^") if negate else "") + chars + "]"
+            try:
+                re.compile(cls)
+            except re.error:  # `[z-a]`: as for Go's filepath.Match, a bad class matches nothing
+                cls = "(?!)"
+            out.append(cls)
             i = end + 1
         else:
             out.append(re.escape(pattern[i]))

@@ -10,7 +10,7 @@ measured from is passed in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, cast
@@ -21,12 +21,17 @@ from scangate.errors import PolicyError
 from scangate.findings import Kind, Severity
 from scangate.globs import glob_to_regex
 from scangate.ignorefiles import IGNORE_FILES, find_ignore_files, load_ignore_file, present
+from scangate.licenses import LicenseRules
 from scangate.policy_file import (
     BUILTIN_POLICIES,
     NONE,
     AllowRulesValues,
+    EpssValues,
     FailOnValues,
     InlineIgnores,
+    KevMode,
+    LicensesValues,
+    LicenseUnknown,
     PolicyValues,
     read_spec,
 )
@@ -40,6 +45,8 @@ __all__ = [
     "PROJECT_POLICY_FILE",
     "AllowEntry",
     "InlineIgnores",
+    "KevMode",
+    "LicenseRules",
     "Policy",
     "builtin_policy_dir",
     "check_allow_rules",
@@ -70,6 +77,15 @@ class Policy:
     # False: scangate runs Trivy with its path-based secret allow rules (tests/, docs, *.md,
     # vendor/ ...) disabled, so the policy, not the file's path, decides what is a fixture.
     trivy_secret_allow_rules: bool = False
+    # Issue 11 (`scangate.feeds` reads a feed only when these ask for it).
+    kev: KevMode = KevMode.OFF
+    epss_fail_at: float | None = None  # a probability 0..1
+    # Days a newly published vulnerability does not fail, per severity (absent: 0), and
+    # the age past which an unfixed one fails even under ignore-unfixed (absent: no limit).
+    # `scangate.gate_risk` applies them.
+    grace_days: dict[Severity, int] = field(default_factory=dict)
+    unfixed_max_days: dict[Severity, int] = field(default_factory=dict)
+    licenses: LicenseRules | None = None  # None: Trivy's license categories and fail-on only
 
     def with_allow(self, entries: list[AllowEntry], source: str) -> Policy:
         return replace(self, allow=self.allow + tuple(entries), sources=(*self.sources, source))
@@ -87,6 +103,15 @@ class Policy:
             },
             "inline-ignores": self.inline_ignores.value,
             "trivy-secret-allow-rules": self.trivy_secret_allow_rules,
+            "grace-days": _days_shown(self.grace_days),
+            "unfixed-max-days": {
+                s.value: d
+                for s in reversed(Severity)
+                if (d := self.unfixed_max_days.get(s)) is not None
+            },
+            "kev": self.kev.value,
+            "epss": {"fail-at": self.epss_fail_at},
+            "licenses": self.licenses.to_dict() if self.licenses else None,
             "allow": [
                 {
                     "id": e.id,
@@ -103,6 +128,13 @@ class Policy:
                 for e in self.allow
             ],
         }
+
+
+def _days_shown(days: dict[Severity, int]) -> int | dict[str, int]:
+    """grace-days as a policy file would write it: one number when every severity has it."""
+    values = {s.value: days.get(s, 0) for s in reversed(Severity)}
+    same = set(values.values())
+    return same.pop() if len(same) == 1 else values
 
 
 # What a policy that sets nothing means: vulnerabilities and misconfigurations fail at HIGH,
@@ -229,6 +261,8 @@ def _merge(parent: Policy, spec: PolicyValues, label: str) -> Policy:
     warn_days = rules.get("warn-days")
     inline_ignores = spec.get("inline-ignores")
     trivy_rules = spec.get("trivy-secret-allow-rules")
+    kev = spec.get("kev")
+    epss = spec.get("epss") or EpssValues()
     return Policy(
         name=label,
         sources=(*parent.sources, label),
@@ -244,6 +278,45 @@ def _merge(parent: Policy, spec: PolicyValues, label: str) -> Policy:
         trivy_secret_allow_rules=(
             parent.trivy_secret_allow_rules if trivy_rules is None else trivy_rules
         ),
+        kev=parent.kev if kev is None else KevMode(kev),
+        epss_fail_at=epss.get("fail-at") if "fail-at" in epss else parent.epss_fail_at,
+        grace_days=_merge_days(parent.grace_days, spec.get("grace-days")),
+        unfixed_max_days=_merge_days(parent.unfixed_max_days, spec.get("unfixed-max-days")),
+        licenses=_merge_licenses(parent.licenses, spec.get("licenses")),
+    )
+
+
+def _merge_days(
+    parent: dict[Severity, int], value: int | dict[str, int] | dict[str, int | None] | None
+) -> dict[Severity, int]:
+    """A number sets every severity; a map the severities it names (null: no limit)."""
+    if value is None:
+        return parent
+    if isinstance(value, int):
+        return {s: value for s in Severity}
+    merged = dict(parent)
+    for name, days in value.items():
+        if days is None:
+            merged.pop(Severity(name), None)
+        else:
+            merged[Severity(name)] = days
+    return merged
+
+
+def _merge_licenses(
+    parent: LicenseRules | None, spec: LicensesValues | None
+) -> LicenseRules | None:
+    """`deny` adds to the parent's (a policy that extends another cannot quietly drop its
+    denials); `allow` and `unknown` replace the parent's when set."""
+    if spec is None:
+        return parent
+    base = parent or LicenseRules()
+    allow = spec.get("allow")
+    unknown = spec.get("unknown")
+    return LicenseRules(
+        deny=tuple(dict.fromkeys((*base.deny, *(spec.get("deny") or ())))),
+        allow=base.allow if allow is None else tuple(allow),
+        unknown=base.unknown if unknown is None else LicenseUnknown(unknown),
     )
 
 

@@ -39,6 +39,21 @@ class InlineIgnores(StrEnum):
     REPORT = "report"
 
 
+class KevMode(StrEnum):
+    """The policy's `kev`: what a CVE in CISA's KEV catalog does."""
+
+    FAIL = "fail"  # fails whatever its severity, fix state or grace
+    REPORT = "report"  # marked and shown first; nothing more fails
+    OFF = "off"  # the KEV feed is not read
+
+
+class LicenseUnknown(StrEnum):
+    """The policy's `licenses.unknown`: what a license that is no SPDX identifier does."""
+
+    FAIL = "fail"
+    REPORT = "report"
+
+
 # A validated policy file (`PolicyValues`): the keys it sets, as written, each value normalized
 # (a threshold is a `Severity` name or `none`; a string list is a list). A key it does not set
 # is absent.
@@ -65,6 +80,16 @@ class AllowEntryValues(TypedDict, total=False):
     owner: str | None
 
 
+# `fail-at: null` turns an inherited limit off (as `max-days: null` does).
+EpssValues = TypedDict("EpssValues", {"fail-at": float | None}, total=False)
+
+
+class LicensesValues(TypedDict, total=False):
+    deny: list[str] | None  # SPDX identifiers, canonical case (`licenses.canonical_id`)
+    allow: list[str] | None
+    unknown: str | None  # a `LicenseUnknown` value
+
+
 PolicyValues = TypedDict(
     "PolicyValues",
     {
@@ -76,6 +101,12 @@ PolicyValues = TypedDict(
         "inline-ignores": str | None,
         "trivy-secret-allow-rules": bool | None,
         "allow": list[AllowEntryValues] | None,
+        # Issue 11: an int is every severity's; a map names severities (upper case).
+        "grace-days": int | dict[str, int] | None,
+        "unfixed-max-days": dict[str, int | None] | None,  # null: that severity has no limit
+        "kev": str | None,  # a `KevMode` value
+        "epss": EpssValues | None,
+        "licenses": LicensesValues | None,
     },
     total=False,
 )

@@ -11,14 +11,23 @@ from __future__ import annotations
 
 import difflib
 from datetime import date
+from enum import StrEnum
 from typing import Annotated, Any, cast
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    model_validator,
+)
 
 from scangate._yaml import cut, quote
 from scangate.errors import PolicyError
 from scangate.findings import Severity
-from scangate.policy_file import NONE, InlineIgnores, PolicyValues
+from scangate.policy_file import NONE, InlineIgnores, KevMode, LicenseUnknown, PolicyValues
 
 
 def _threshold(value: object) -> object:
@@ -43,6 +52,89 @@ def _strings(value: object) -> object:
 
 
 StringList = Annotated[list[str], BeforeValidator(_strings)]
+
+
+def _days(value: object, severity: str = "") -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    what = f"{severity}: {quote(value)}" if severity else quote(value)
+    raise ValueError(f"{what} is not a number of days: write a whole number, 0 or more")
+
+
+def _severity_map(value: object, *, none: bool) -> dict[str, int | None]:
+    if not isinstance(value, dict) or not value:
+        raise ValueError(
+            f"{quote(value)} is not a map of severity to days, such as {{CRITICAL: 30, HIGH: 90}}"
+        )
+    out: dict[str, int | None] = {}
+    for sev, days in value.items():
+        name = sev.strip().upper() if isinstance(sev, str) else ""
+        if name not in Severity.__members__:
+            raise ValueError(
+                f"{quote(sev)} is not a severity: use CRITICAL, HIGH, MEDIUM, LOW or UNKNOWN"
+            )
+        # null: no limit for that severity (over an inherited one), as `max-days: null`
+        out[name] = None if days is None and none else _days(days, name)
+    return out
+
+
+def _grace_days(value: object) -> int | dict[str, int | None]:
+    # An int is every severity's grace; a map sets the severities it names.
+    if isinstance(value, dict):
+        return _severity_map(value, none=False)
+    return _days(value)
+
+
+def _unfixed_max_days(value: object) -> dict[str, int | None]:
+    return _severity_map(value, none=True)
+
+
+def _choice(value: object, allowed: type[StrEnum], key: str = "") -> object:
+    text = value.strip().lower() if isinstance(value, str) else value
+    if text is False:
+        text = "off"  # YAML 1.1 reads a bare `off` as false
+    if isinstance(text, str) and text in allowed._value2member_map_:
+        return allowed(text)
+    choices = ", ".join(m.value for m in allowed)
+    what = f"{key} {quote(value)}" if key else quote(value)
+    raise ValueError(f"{what} is not one of {choices}")
+
+
+def _probability(value: object) -> float | None:
+    if value is None:
+        return None  # turns an inherited limit off
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
+        return float(value)
+    raise ValueError(
+        f"fail-at {quote(value)} is not a probability: write a number from 0 to 1, such as 0.5"
+    )
+
+
+def _spdx_list(value: object, key: str) -> list[str]:
+    # Imported only here: only a policy that lists licenses pays for SPDX's list.
+    from scangate.licenses import canonical_id
+
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ValueError(f"{key} {quote(value)} is not a list of SPDX license identifiers")
+    out: list[str] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise ValueError(f"{key}[{i}] {quote(item)} is not an SPDX license identifier")
+        try:
+            out.append(canonical_id(item))
+        except ValueError as exc:
+            raise ValueError(f"{key}[{i}]: {exc}") from None
+    return list(dict.fromkeys(out))
+
+
+GraceDays = Annotated[int | dict[str, int], PlainValidator(_grace_days)]
+UnfixedMaxDays = Annotated[dict[str, int | None], PlainValidator(_unfixed_max_days)]
+Kev = Annotated[KevMode, PlainValidator(lambda v: _choice(v, KevMode))]
+Unknown = Annotated[LicenseUnknown, PlainValidator(lambda v: _choice(v, LicenseUnknown, "unknown"))]
+Probability = Annotated[float | None, PlainValidator(_probability)]
+DenyList = Annotated[list[str], PlainValidator(lambda v: _spdx_list(v, "deny"))]
+AllowList = Annotated[list[str], PlainValidator(lambda v: _spdx_list(v, "allow"))]
 
 
 class _Strict(BaseModel):
@@ -76,6 +168,23 @@ class AllowEntrySpec(_Strict):
     owner: str | None = None
 
 
+class EpssSpec(_Strict):
+    fail_at: Probability = Field(None, alias="fail-at")
+
+
+class LicensesSpec(_Strict):
+    deny: DenyList | None = None
+    allow: AllowList | None = None
+    unknown: Unknown | None = None
+
+    @model_validator(mode="after")
+    def _apart(self) -> LicensesSpec:
+        both = [k for k in self.deny or () if k in (self.allow or ())]
+        if both:
+            raise ValueError(f"{both[0]} is on both deny and allow: keep it on one")
+        return self
+
+
 class PolicySpec(_Strict):
     """One policy file as written: every key optional, so `extends` can fill the rest."""
 
@@ -87,6 +196,11 @@ class PolicySpec(_Strict):
     inline_ignores: InlineIgnores | None = Field(None, alias="inline-ignores")
     trivy_secret_allow_rules: bool | None = Field(None, alias="trivy-secret-allow-rules")
     allow: list[AllowEntrySpec] | None = None
+    grace_days: GraceDays | None = Field(None, alias="grace-days")
+    unfixed_max_days: UnfixedMaxDays | None = Field(None, alias="unfixed-max-days")
+    kev: Kev | None = None
+    epss: EpssSpec | None = None
+    licenses: LicensesSpec | None = None
 
 
 _KEYS: dict[str, type[BaseModel]] = {
@@ -94,6 +208,8 @@ _KEYS: dict[str, type[BaseModel]] = {
     "fail-on": FailOnSpec,
     "allow-rules": AllowRulesSpec,
     "allow": AllowEntrySpec,
+    "epss": EpssSpec,
+    "licenses": LicensesSpec,
 }
 
 

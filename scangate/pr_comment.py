@@ -77,8 +77,7 @@ def find_sticky(
     """The first comment that is scangate's for `category` (see the module docstring)."""
     line = marker(category)
     for comment in comments:
-        body = comment.body or ""
-        if body.split("\n", 1)[0].rstrip("\r") != line or comment.user is None:
+        if not _marked(comment, line) or comment.user is None:
             continue
         if author is not None:
             if comment.user.login.lower() == author.lower():
@@ -86,6 +85,10 @@ def find_sticky(
         elif comment.user.type == "Bot":
             return comment
     return None
+
+
+def _marked(comment: IssueComment, line: str) -> bool:
+    return (comment.body or "").partition("\n")[0].rstrip("\r") == line
 
 
 def _same(old: str | None, new: str) -> bool:
@@ -107,7 +110,9 @@ def publish(
         return Outcome(Action.OFF)
     needed = comment.needs_comment
     try:
-        existing = find_sticky(client.list_issue_comments(number), category, author)
+        line = marker(category)
+        listed = client.list_issue_comments(number, keep=lambda c: _marked(c, line))
+        existing = find_sticky(listed, category, author)
         if existing is None:
             if not needed and mode is Mode.ON_CHANGE:
                 return Outcome(Action.NOTHING)

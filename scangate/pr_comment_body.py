@@ -19,8 +19,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from scangate.formats.escape import markdown
+
+if TYPE_CHECKING:
+    from scangate.remediation.plan import Plan
 
 MAX_CHARS = 65_536
 MAX_CELL = 250
@@ -36,6 +40,7 @@ _SEVERITY_RANK = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3, "UNKNOWN": 4}
 _CATEGORY_UNSAFE = re.compile(r"[^A-Za-z0-9._/:+=@-]")
 _CUT = "cut to keep this comment under GitHub's 65,536-character limit"
 _SEE_SUMMARY = "the job's step summary has the full results"
+_NO_REFERENCE = "\\#&#8203;"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,8 @@ class FindingRow:
     line: int | None = None
     title: str = ""
     reason: str = ""  # why it fails (the gate's decision reason)
+    kev: bool = False  # in CISA's Known Exploited Vulnerabilities catalog: listed first
+    epss: float | None = None  # FIRST's EPSS probability, 0..1
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +95,8 @@ class CommentInput:
     suppressions: Sequence[SuppressionRow] = ()
     review_notes: Sequence[str] = ()  # what the review could not compare, and why
     base: str = ""  # the base commit, short
+    # A failing gate's remediation plan: the comment gets a short "Fix plan" section.
+    fix_plan: Plan | None = None
 
     @property
     def needs_comment(self) -> bool:
@@ -113,7 +122,10 @@ def size(text: str) -> int:
 
 
 def cell(text: object, limit: int = MAX_CELL) -> str:
-    return markdown(str(text), limit)
+    # GitHub links `#12` and `owner/repo#12` in a comment to that issue and notes the
+    # reference in its timeline, as it notifies a mention: a zero-width space after "#"
+    # (escaped by `markdown` as "\#") keeps it text.
+    return markdown(str(text), limit).replace("\\#", _NO_REFERENCE)
 
 
 def render(comment: CommentInput, category: str, *, max_chars: int = MAX_CHARS) -> str:
@@ -130,7 +142,8 @@ def render(comment: CommentInput, category: str, *, max_chars: int = MAX_CHARS) 
     review = [_review_row(r) for r in comment.suppressions[:MAX_REVIEW_ROWS]]
     fixed = [_fixed_row(f) for f in _sorted(comment.fixed)[:MAX_FIXED_ROWS]]
     notes = _notes(comment.review_notes)
-    budget = _Budget(max_chars - size("\n".join([*head, *notes])) - _RESERVE)
+    fix_plan = _fix_plan(comment)
+    budget = _Budget(max_chars - size("\n".join([*head, *notes, *fix_plan])) - _RESERVE)
     # The suppression review first, within half the room: it is short, and it is what a
     # reviewer must see; the failing findings fill the rest, the fixed ones come last.
     kept_review = budget.take(review, share=0.5)
@@ -144,6 +157,7 @@ def render(comment: CommentInput, category: str, *, max_chars: int = MAX_CHARS) 
             lines += [*group_head, *rows, ""]
         shown = sum(len(rows) for _, rows in kept_failing)
         lines += _more(len(comment.new_failing), shown, MAX_FAILING_ROWS, "new failing findings")
+    lines += fix_plan
     if comment.fixed:
         lines += [f"### Fixed by this pull request ({len(comment.fixed)})", ""]
         if kept_fixed:
@@ -183,6 +197,14 @@ def render_resolved(comment: CommentInput, category: str, *, earlier: bool = Tru
 
 
 # --- pieces ---------------------------------------------------------------------------------
+
+
+def _fix_plan(comment: CommentInput) -> list[str]:
+    if comment.fix_plan is None or comment.verdict != "fail":
+        return []
+    from scangate.formats.plan_markdown import plan_section
+
+    return plan_section(comment.fix_plan)
 
 
 def _notes(notes: Sequence[str]) -> list[str]:
@@ -247,7 +269,7 @@ _REVIEW_NOTE = (
 
 
 def _sorted(rows: Sequence[FindingRow]) -> list[FindingRow]:
-    return sorted(rows, key=lambda f: (_rank(f), f.target, f.kind, f.id))
+    return sorted(rows, key=lambda f: (not f.kev, _rank(f), f.target, f.kind, f.id))
 
 
 def _rank(f: FindingRow) -> int:
@@ -285,9 +307,18 @@ def _place(path: str, line: int | None) -> str:
 
 
 def _failing_row(f: FindingRow) -> str:
-    values = [cell(f.severity, 20), cell(f.id), cell(f.kind, 40), _where(f)]
+    values = [cell(f.severity, 20), cell(f.id) + _risk(f), cell(f.kind, 40), _where(f)]
     values += [cell(f.title, MAX_TITLE), cell(f.reason)]
     return "| " + " | ".join(values) + " |"
+
+
+def _risk(f: FindingRow) -> str:
+    """` (KEV, EPSS 0.944)` after the ID: scangate's own text, a typed score."""
+    parts = ["KEV"] if f.kev else []
+    if f.epss is not None:
+        score = "<0.001" if 0 < f.epss < 0.0005 else f"{f.epss:.3f}"
+        parts.append(f"EPSS {cell(score, 10)}")
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def _fixed_row(f: FindingRow) -> str:

@@ -31,6 +31,7 @@ class Change(StrEnum):
     REMOVED = "removed"
     WIDENED = "widened"  # matches more: new target, package or purl patterns, or none left
     EXTENDED = "extended"  # a later expiry, or none any more
+    CHANGED = "changed"  # a policy setting (Kind.SETTING): `scope` is its value now
     UNREADABLE = "unreadable"  # the file could not be read on one side (see `note`)
 
 
@@ -102,7 +103,36 @@ def review(
     sides = [
         read_side(root, today, policy_rel, ignores, baseline_rel) for root in (base_root, head_root)
     ]
-    return Review(tuple(_compare(*sides)), tuple(notes))
+    rows = _compare(*sides)
+    if policy_rel is not None:
+        rows += _settings_changed(policy_rel, *sides)
+    return Review(tuple(rows), tuple(notes))
+
+
+def _settings_changed(file: str, base: Side, head: Side) -> list[ReviewRow]:
+    """A row per policy setting the head changes (fail-on, ignore-unfixed, ...)."""
+    if base.settings is None or head.settings is None:
+        return []
+    rows = []
+    for key in sorted(base.settings.keys() | head.settings.keys()):
+        was, now = base.settings.get(key, "(unset)"), head.settings.get(key, "(unset)")
+        if was != now:
+            rows.append(
+                ReviewRow(
+                    changes=(Change.CHANGED,),
+                    kind=Kind.SETTING,
+                    file=file,
+                    line=None,
+                    origin=f"{file} {key}",
+                    id=key,
+                    scope=now,
+                    reason="",
+                    owner=None,
+                    expires=None,
+                    previous_scope=was,
+                )
+            )
+    return rows
 
 
 # --- comparing the sides ------------------------------------------------------------------

@@ -41,6 +41,7 @@ class Kind(StrEnum):
     TRIVYIGNORE_YAML = ".trivyignore.yaml"
     INLINE = "inline comment"
     BASELINE = "baseline entry"
+    SETTING = "policy setting"  # fail-on, ignore-unfixed, inline-ignores, ...: not an entry
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ class Side:
 
     items: list[Suppression] = field(default_factory=list)
     failed: dict[tuple[Kind, str], str] = field(default_factory=dict)  # (kind, file) -> why
+    # The effective policy's settings but its allow entries, flattened (`fail-on.secret`:
+    # `high`); None when the policy is not the tree's (a built-in one) or did not load.
+    settings: dict[str, str] | None = None
 
 
 def read_side(
@@ -84,13 +88,15 @@ def read_side(
 
     if policy is not None and present(root / policy):
         attempt(Kind.ALLOW, policy, lambda: _allow_items(root, policy, today))
+    if policy is not None:
+        side.settings = _settings(root, policy, today)
     for name in ignores:
         if present(root / name):
             kind = Kind.TRIVYIGNORE_YAML if name.endswith((".yaml", ".yml")) else Kind.TRIVYIGNORE
             attempt(kind, name, functools.partial(_ignore_items, root, name, kind))
     if baseline is not None and present(root / baseline):
         attempt(Kind.BASELINE, baseline, lambda: _baseline_items(root, baseline))
-    side.items.extend(_inline_items(root))
+    side.items.extend(_inline_items(root, side.failed))
     return side
 
 
@@ -142,6 +148,33 @@ def _allow_items(root: Path, spec: str, today: date) -> list[Suppression]:
         line = lines.get(label, {}).get(("allow", int(index.rstrip("]") or 0)))
         items.append(_allow_item(entry, Kind.ALLOW, file, line, f"{file} allow[{index}"))
     return items
+
+
+def _settings(root: Path, spec: str, today: date) -> dict[str, str] | None:
+    """What the policy sets besides its allow entries: a PR that passes because it sets
+    `fail-on: none` adds no suppression, yet decides what the gate lets through. Without
+    the file, the gate's policy is the built-in default."""
+    try:
+        if present(root / spec):
+            loaded = load_policy(spec, base_dir=root, today=today, root=root)
+        else:
+            loaded = load_policy("default", base_dir=root, today=today)
+        data = loaded.to_dict()
+    except ScangateError:
+        return None  # the allow entries' row says why
+    data.pop("version", None)
+    data.pop("allow", None)
+    flat: dict[str, str] = {}
+
+    def walk(prefix: str, value: object) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        else:
+            flat[prefix] = "(unset)" if value is None else str(getattr(value, "value", value))
+
+    walk("", data)
+    return flat
 
 
 def _chain(root: Path, spec: str) -> dict[str, Path]:
@@ -223,16 +256,21 @@ def _baseline_items(root: Path, name: str) -> list[Suppression]:
     return items
 
 
-def _inline_items(root: Path) -> list[Suppression]:
-    """Every `trivy:ignore` rule in the tree; paired by file and ID, wherever the line."""
+def _inline_items(root: Path, failed: dict[tuple[Kind, str], str]) -> list[Suppression]:
+    """Every `trivy:ignore` rule in the tree; paired by file and ID, wherever the line. A
+    marked file too large to compare goes to `failed`: Trivy reads it and the gate honours
+    its comments, so the review says so rather than leave it out."""
     items = []
     for rel in inline_ignores.walk(root).marked:
         try:
             data = read_bytes(
                 root / rel, label=rel, cap=MAX_INLINE_FILE, root=root, option="", what="a file"
             )
-        except (FileNotFoundError, ScangateError):
-            continue  # unreadable for Trivy as well
+        except FileNotFoundError:
+            continue  # gone since the walk
+        except ScangateError as exc:
+            failed[(Kind.INLINE, rel)] = relative(exc.message, root)
+            continue
         for rule in inline_comments.parse_rules(data.decode("utf-8", errors="replace"), rel):
             expires, never = _rule_expiry(rule.last_exp)
             items.append(

@@ -4,6 +4,7 @@ vulnerability, failed misconfiguration, secret and license, and those Trivy supp
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,6 +20,7 @@ from scangate.findings import (
     assign_fingerprints,
     canonical_id,
 )
+from scangate.remediation.graph import PackageGraph
 from scangate.trivy_models import (
     MODIFIED_KINDS,
     License,
@@ -53,10 +55,30 @@ def to_scan_run(report: Report) -> ScanRun:
     """Convert a report: one `Finding` per vulnerability, failed misconfiguration, secret and
     license, plus those Trivy suppressed itself, each with a stable fingerprint."""
     findings: list[Finding] = []
+    graphs: dict[str, PackageGraph] = {}
     for result in report.results or ():
         _convert_result(result, findings)
+        if result.vulnerabilities:
+            graphs[result.target] = _graph(result)
     assign_fingerprints(findings)
-    return ScanRun(artifact=artifact_of(report), findings=findings)
+    return ScanRun(artifact=artifact_of(report), findings=findings, graphs=graphs)
+
+
+def _graph(result: Result) -> PackageGraph:
+    """The target's ecosystem, and its dependency graph when Trivy gave one (a lock file
+    with `Relationship`); without one, every package is `unknown` to the plan."""
+    graph = PackageGraph(type=result.type or "")
+    packages = result.packages or ()
+    if not any(pkg.relationship for pkg in packages):
+        return graph
+    for pkg in packages:
+        if not pkg.id:
+            continue
+        graph.relationship[pkg.id] = pkg.relationship or ""
+        graph.names[pkg.id] = pkg.name or pkg.id
+        if pkg.depends_on:
+            graph.depends_on[pkg.id] = tuple(pkg.depends_on)
+    return graph
 
 
 def _is_file_target(result: Result) -> bool:
@@ -105,6 +127,28 @@ def _severity_cvss(vuln: Vulnerability) -> float | None:
 # Bound once: read for every vulnerability of a report (100,000 and more).
 _VULNERABILITY = Kind.VULNERABILITY
 
+# Trivy's dates as written ("2018-10-09T17:29:00Z") to their day: many vulnerabilities of a
+# report share an advisory, so each distinct string is parsed once.
+_DAYS: dict[str, date | None] = {}
+
+
+def _day(text: str | None) -> date | None:
+    """The UTC day of one of Trivy's RFC 3339 timestamps; None when absent, unreadable or
+    Go's zero time (then no date rule gives the finding time: `scangate.gate_risk`)."""
+    if not text:
+        return None
+    if text in _DAYS:
+        return _DAYS[text]
+    try:
+        found: date | None = date.fromisoformat(text[:10])
+    except ValueError:
+        found = None
+    if found is not None and found.year < 1970:
+        found = None
+    if len(_DAYS) < 100_000:  # bounded: a hostile report cannot grow it without end
+        _DAYS[text] = found
+    return found
+
 
 def _vulnerability(
     target: str, vuln: Vulnerability, packages: dict[str, Package], file_target: bool
@@ -122,6 +166,11 @@ def _vulnerability(
             path, line.start_line if line else None, line.end_line if line else None
         )
     purl = vuln.purl or (pkg.identifier.purl if pkg and pkg.identifier else None)
+    # The cache looked up here, not in a call: a call per finding is a tenth of this function.
+    stamp = vuln.published_date
+    published = _DAYS.get(stamp) if stamp else None
+    if published is None and stamp:
+        published = _day(stamp)
     return Finding(
         kind=_VULNERABILITY,
         id=canonical_id(_VULNERABILITY, vuln.vulnerability_id),
@@ -138,6 +187,7 @@ def _vulnerability(
         location=location,
         cvss_score=_severity_cvss(vuln),
         identity=f"{vuln.pkg_name}\x1f{vuln.pkg_path or ''}",
+        published=published,
     )
 
 

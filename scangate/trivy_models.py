@@ -95,15 +95,20 @@ class Package:
     version: str | None = Field(None, alias="Version")
     identifier: PkgIdentifier | None = Field(None, alias="Identifier")
     locations: list[PkgLocation] | None = Field(None, alias="Locations")
+    # The dependency graph of a lock file (`root`, `direct`, `indirect`; package IDs), for
+    # the remediation plan's direct/indirect and `via`.
+    relationship: str | None = Field(None, alias="Relationship")
+    depends_on: list[str] | None = Field(None, alias="DependsOn")
 
 
 @dataclass(slots=True, repr=False, eq=False, config=_CONFIG)
 class Vulnerability:
     """One vulnerability of one installed package."""
 
-    # References, DataSource, CweIDs, VendorSeverity, dates and layer details are left out on
+    # References, DataSource, CweIDs, VendorSeverity and layer details are left out on
     # purpose: a gate does not read them, and at 100,000 vulnerabilities they would double
-    # parse time and memory.
+    # parse time and memory. PublishedDate is kept as the string Trivy writes (a string field
+    # costs pydantic-core next to nothing); `trivy_findings` turns it into a date.
     vulnerability_id: str = Field(alias="VulnerabilityID")
     pkg_id: str | None = Field(None, alias="PkgID")
     pkg_name: str | None = Field(None, alias="PkgName")
@@ -121,6 +126,7 @@ class Vulnerability:
     description: str | None = Field(None, alias="Description")
     severity: SeverityText | None = Field(None, alias="Severity")
     cvss: dict[str, CVSS] | None = Field(None, alias="CVSS")
+    published_date: str | None = Field(None, alias="PublishedDate")
 
     @property
     def purl(self) -> str | None:
@@ -210,6 +216,8 @@ class Result:
 
     target: str = Field(alias="Target")
     class_: str | None = Field(None, alias="Class")
+    # The ecosystem (npm, cargo, poetry, gomod, debian, ...): how its versions are ordered.
+    type: str | None = Field(None, alias="Type")
     packages: list[Package] | None = Field(None, alias="Packages")
     vulnerabilities: list[Vulnerability] | None = Field(None, alias="Vulnerabilities")
     misconfigurations: list[Misconfiguration] | None = Field(None, alias="Misconfigurations")

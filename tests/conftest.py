@@ -4,9 +4,12 @@ Autouse, every test:
   hermetic            no `requests` call leaves the process (an unregistered URL raises
                       ConnectionError; the fixture yields the `responses.RequestsMock`, so a
                       test may register answers on it), and every SCANGATE_*, GITHUB_* and
-                      TRIVY_* variable is removed from the environment.
+                      TRIVY_* variable is removed from the environment, but for
+                      SCANGATE_KEV_FILE and SCANGATE_EPSS_FILE: the `feed_files`.
 
 Session scope (one per xdist worker):
+  feed_files          the small KEV catalog and EPSS file of tests/data/feeds (CVEs no test
+                      report has), dated today (`tests.support.feeds`).
   trivy_bin           the real Trivy binary (`tests.support.servers.find_trivy`); a missing
                       binary fails the test loudly, it is never skipped.
   vuln_db             a Trivy cache dir holding `tests.support.trivydb.default_db`.
@@ -34,7 +37,7 @@ from pathlib import Path
 import pytest
 import responses
 
-from tests.support import servers, trivydb
+from tests.support import feeds, servers, trivydb
 from tests.support.scanning import DEPLOYMENT, DOCKERFILE, fake_token
 
 ENV_PREFIXES = ("SCANGATE_", "GITHUB_", "TRIVY_")
@@ -190,11 +193,23 @@ def config_repo_report(trivy_scan: TrivyScanner, tmp_path_factory: pytest.TempPa
 # --- per test -------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="session")
+def feed_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The fixture KEV catalog and EPSS scores (`tests/data/feeds`), dated today."""
+    return feeds.dated_copies(tmp_path_factory.mktemp("feeds"))
+
+
 @pytest.fixture(autouse=True)
-def hermetic(monkeypatch: pytest.MonkeyPatch) -> Iterator[responses.RequestsMock]:
+def hermetic(
+    monkeypatch: pytest.MonkeyPatch, feed_files: tuple[Path, Path]
+) -> Iterator[responses.RequestsMock]:
     for name in list(os.environ):
         if name.startswith(ENV_PREFIXES):
             monkeypatch.delenv(name)
+    # Every run, in process or not, reads the feeds from files: none reaches CISA or FIRST.
+    # A test of the download itself unsets them (monkeypatch.delenv) or passes its own.
+    monkeypatch.setenv("SCANGATE_KEV_FILE", str(feed_files[0]))
+    monkeypatch.setenv("SCANGATE_EPSS_FILE", str(feed_files[1]))
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
 

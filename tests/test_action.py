@@ -31,7 +31,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ import filelock
 import pytest
 import yaml
 
-from tests.support import github_api, github_server, images, servers, trivydb
+from tests.support import feeds, github_api, github_server, images, servers, trivydb
 from tests.support.github_server import FakeGitHub
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +57,11 @@ STUB_FOR = {
 }
 
 # Environment a step inherits from this process; everything else is set explicitly.
-_INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE")
+# With the feed files every test has (`conftest.hermetic`): no run reaches CISA or FIRST.
+_INHERITED_ENV = (
+    *("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE"),
+    *("SCANGATE_KEV_FILE", "SCANGATE_EPSS_FILE"),
+)
 _INHERITED_PREFIXES = ("PIP_",)  # how pip reaches the package index on this machine
 
 
@@ -843,6 +847,37 @@ def test_vulnerability_db_is_cached_daily_and_used(
     assert run.outputs["verdict"] == "fail"
 
 
+def test_feeds_are_cached_daily_and_an_earlier_days_copy_serves(
+    run_action: RunAction, workspace: Path, runner_temp: Path
+) -> None:
+    # What actions/cache restores from an earlier day's key: yesterday's KEV catalog. These
+    # runs are --offline (`OFFLINE_JOB_ENV`): that copy is read, within --max-feed-age.
+    cache_dir = runner_temp / "scangate-cache"
+    trivydb.default_db(cache_dir)
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    restored = cache_dir / "feeds" / "kev" / f"{yesterday.isoformat()}.json"
+    restored.parent.mkdir(parents=True)
+    entry = feeds.kev_vulnerability(trivydb.REQUESTS_CVE, added="2024-02-01", due="2024-02-22")
+    restored.write_bytes(feeds.kev_catalog([entry], released=yesterday))
+    trivydb.write_vulnerable_project(workspace / "project")
+    job_env = {
+        "SCANGATE_MAX_DB_AGE": "36500",
+        "SCANGATE_KEV_FILE": "",  # not the suite's file: the cache
+    }
+    run = run_action(job_env=job_env, scan_ref="project", scanners="vuln", fail="false")
+    assert run.succeeded, run.log
+    cache = run.step("Cache the KEV and EPSS feeds")
+    assert cache.ran
+    assert cache.with_["path"] == str(cache_dir / "feeds")
+    assert re.fullmatch(r"scangate-feeds-Linux-\d{4}-\d{2}-\d{2}", cache.with_["key"])
+    assert cache.with_["restore-keys"] == "scangate-feeds-Linux-"
+    result = json.loads(Path(run.outputs["json-file"]).read_text())
+    kev = {f["id"]: f["kev"] for f in result["findings"] if f["kev"] is not None}
+    added = {"date_added": "2024-02-01", "due_date": "2024-02-22", "ransomware": False}
+    assert kev == {trivydb.REQUESTS_CVE: added}
+    assert "KEV feed" not in run.step("Run scangate").stderr
+
+
 @pytest.mark.parametrize(
     "inputs",
     [
@@ -860,6 +895,9 @@ def test_no_db_cache_when_no_db_is_downloaded(
     run = run_action(scan_ref="app", fail="false", **resolved)
     assert run.step("Install scangate").outputs["cache-db"] == "false"
     assert not run.step("Cache the Trivy vulnerability DB").ran
+    # The feeds are read for vulnerabilities only, also those a Trivy server finds.
+    feeds_cached = inputs.get("cache") != "false" and "scanners" not in inputs
+    assert run.step("Install scangate").outputs["cache-feeds"] == str(feeds_cached).lower()
 
 
 def test_other_trivy_version_is_installed_and_cached(
@@ -1332,11 +1370,16 @@ def test_act_runs_the_selftest_and_an_uploading_workflow(
         vulnerability=dict(severities), secret={"CRITICAL": 1}
     )
     assert printed["FINDINGS"] == str(sum(severities.values()) + 1)
-    (cache,) = [r for r in records if r["stub"] == "cache"]
+    (cache,) = [r for r in records if r["stub"] == "cache" and r["key"].startswith("trivy-db-")]
     assert re.fullmatch(r"trivy-db-Linux-\d{4}-\d\d-\d\d", cache["key"])
     assert cache["restore-keys"] == ["trivy-db-Linux-"]
     assert cache["restored"] == "trivy-db-Linux-2000-01-01"
     assert cache["path"].endswith("/scangate-cache/db")
+    # The KEV and EPSS feeds have a daily cache of their own (nothing saved for it here).
+    (feeds_cache,) = [r for r in records if r["stub"] == "cache" and r is not cache]
+    assert re.fullmatch(r"scangate-feeds-Linux-\d{4}-\d\d-\d\d", feeds_cache["key"])
+    assert feeds_cache["restore-keys"] == ["scangate-feeds-Linux-"]
+    assert feeds_cache["path"].endswith("/scangate-cache/feeds")
     # The upload ran although the gate failed, with every reported finding.
     (upload,) = [r for r in records if r["stub"] == "upload-sarif"]
     assert upload["sarif_file"] == printed["SARIF_FILE"]

@@ -195,6 +195,7 @@ def test_trivy_reads_nothing_a_base_symlink_points_to(
     (clone.path / "conf").symlink_to(outside)
     clone.commit("links", {"app.py": "x = 1\n"})
     clone.git("switch", "-q", "-c", "feature")
+    clone.git("commit", "-q", "--allow-empty", "-m", "pr")  # HEAD is not the base itself
     base = diff_base.resolve(clone.path, "main", env=env)
     with diff_base.written(base, env=env) as done:
         report = trivy_scan.fs(done.path, tmp_path / "report.json", scanners="secret")
@@ -238,6 +239,7 @@ def test_lfs_pointer_is_written_as_its_content_and_submodules_are_left_out(
     clone.git("update-index", "--add", "--cacheinfo", f"160000,{sub},vendor/sub")
     clone.git("commit", "-q", "-m", "lfs and a submodule")
     clone.git("switch", "-q", "-c", "feature")
+    clone.git("commit", "-q", "--allow-empty", "-m", "pr")  # HEAD is not the base itself
     base = diff_base.resolve(clone.path, "main", env=env)
     with diff_base.written(base, env=env) as done:
         assert (done.path / "big.bin").read_bytes() == content

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import scanning, terminal
+from tests.support import feeds, scanning, terminal
 
 DATA = Path(__file__).parent / "data" / "terminal"
 TODAY = "2026-06-01"
@@ -324,6 +324,83 @@ def test_a_bad_color_value_is_a_usage_error(workdir: Path) -> None:
     assert done.returncode == 2 and "sometimes" in done.stderr
 
 
+# --- KEV, EPSS and grace (issue 11) ------------------------------------------------------------
+
+RISK_POLICY = f"""{POLICY}kev: report
+epss:
+  fail-at: 0.5
+grace-days: 3
+"""
+# CVE-2023-32681 is in KEV (ransomware use known) and CVE-2024-23342 too (no due date);
+# CVE-2023-43804 (MEDIUM, below fail-on HIGH) fails by its EPSS score; the GHSA advisory,
+# published two days before TODAY, is in its grace period.
+KEV_ENTRIES = {
+    "CVE-2023-32681": ("2023-06-05", "2023-06-26", "Known"),
+    "CVE-2024-23342": ("2024-02-01", "", "Unknown"),
+}
+EPSS_SCORES = {"CVE-2023-32681": 0.94441, "CVE-2023-43804": 0.61, "CVE-2021-23337": 0.0123,
+               "CVE-2024-23342": 0.00012}  # fmt: skip
+PUBLISHED = {
+    "GHSA-j8r2-6x86-q33q": "2026-05-30T10:00:00Z",
+    "CVE-2023-32681": "2023-05-26T18:15:00Z",
+}
+
+
+def write_feeds(directory: Path) -> None:
+    """A KEV catalog and an EPSS file in the publishers' shapes, dated today by the clock
+    (`--max-feed-age` measures a feed's age from the real date, `--today` is the gate's)."""
+    vulns = [
+        feeds.kev_vulnerability(cve, added=added, due=due, ransomware=ransomware)
+        for cve, (added, due, ransomware) in KEV_ENTRIES.items()
+    ]
+    (directory / "kev.json").write_bytes(feeds.kev_catalog(vulns))
+    scores = ((cve, score, 0.5) for cve, score in EPSS_SCORES.items())
+    (directory / "epss.csv.gz").write_bytes(feeds.epss_csv(scores))
+
+
+@pytest.fixture
+def risk_workdir(workdir: Path) -> Path:
+    """The report of `workdir` with published dates, the feeds and a policy using them."""
+    report = json.loads((workdir / "report.json").read_text(encoding="utf-8"))
+    for result in report["Results"]:
+        for vuln in result.get("Vulnerabilities") or ():
+            if vuln["VulnerabilityID"] in PUBLISHED:
+                vuln["PublishedDate"] = PUBLISHED[vuln["VulnerabilityID"]]
+    (workdir / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    (workdir / "gate.yaml").write_text(RISK_POLICY, encoding="utf-8")
+    write_feeds(workdir)
+    return workdir
+
+
+RISK_ARGS = [*ARGS, "--kev-file", "kev.json", "--epss-file", "epss.csv.gz"]
+
+
+def test_kev_epss_and_grace_on_a_terminal_match_their_screenshot(risk_workdir: Path) -> None:
+    code, tty = on_a_tty(risk_workdir, 80, RISK_ARGS)
+    assert code == 1
+    shown = screen(tty)
+    assert shown == expected("check-kev-80.txt")
+    assert max(map(width, shown.splitlines())) <= 80
+    out = piped(risk_workdir, RISK_ARGS)
+    assert out == expected("check-kev-piped.txt")
+    assert verdict_of(shown) == verdict_of(out)
+    # IDs, the KEV mark, scores and decisions stay whole at 80 columns.
+    for whole in (r"CVE-2023-32681 +KEV +0\.944 ", r"CVE-2023-43804 +0\.610 ", r" grace\n"):
+        assert re.search(whole, shown), whole
+
+
+def test_kev_epss_and_grace_colours(risk_workdir: Path) -> None:
+    _, tty = on_a_tty(risk_workdir, 200, RISK_ARGS)
+    lines = tty.split("\n")
+    kev = next(line for line in lines if "CVE-2023-32681" in line)
+    assert "\x1b[1;31mKEV\x1b[0m" in kev  # as loud as CRITICAL, on a HIGH finding
+    assert "\x1b[31m0.944\x1b[0m" in kev  # at or above the policy's fail-at
+    low = next(line for line in lines if "CVE-2021-23337" in line)
+    assert "0.012" in low and "\x1b[31m0.012" not in low  # under fail-at: not coloured
+    grace = next(line for line in lines if "GHSA-j8r2-6x86-q33q" in line)
+    assert grace.endswith("\x1b[33mgrace\x1b[0m")
+
+
 # --- plurals ----------------------------------------------------------------------------------
 
 
@@ -356,7 +433,7 @@ def test_counts_are_plural_only_when_more_than_one(tmp_path: Path) -> None:
 def test_the_screenshots_are_readable_text() -> None:
     """Expected screens hold escapes as visible text only, so a reviewer reads them as is."""
     screens = sorted(DATA.glob("*.txt"))
-    assert len(screens) == 3
+    assert len(screens) == 5
     for path in screens:
         text = path.read_text(encoding="utf-8")
         assert all(c.isprintable() or c == "\n" for c in text), path

@@ -15,7 +15,7 @@ import shutil
 import sys
 from typing import TextIO
 
-from scangate.formats.escape import plain, stop_commands
+from scangate.formats.escape import plain, stop_commands, workflow_data
 
 # A message quoting a huge value (a 1 MB title, a corrupt file) stays readable.
 MAX_MESSAGE = 2000
@@ -97,7 +97,13 @@ def commands(lines: list[str], *, err: bool = False) -> None:
         _write(sys.stderr if err else sys.stdout, "".join(f"{line}\n" for line in lines))
 
 
-def warning(message: str) -> None:
+def warning(message: str, *, annotate: bool = False) -> None:
+    """`scangate: warning: <message>` on stderr; with `annotate`, under GitHub Actions, a
+    `::warning` annotation instead (shown on the run's page), its text escaped as a
+    workflow command's data."""
+    if annotate and in_github_actions():
+        commands([f"::warning title=scangate::{workflow_data(message, MAX_MESSAGE)}"], err=True)
+        return
     human(f"scangate: warning: {plain(message, MAX_MESSAGE)}", err=True)
 
 

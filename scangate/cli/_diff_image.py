@@ -2,8 +2,9 @@
 release after the image, with the same Trivy, options and pinned DB, and gate the image
 against it (`diff_image`: findings matched across images; `gate.evaluate`'s `pre_existing`).
 
-The base image is scanned on every run: a tag can move, and an archive's identity would
-cost a read of the whole file; the DB is pinned as for `scan fs --diff-base`.
+The DB is pinned as for `scan fs --diff-base`, and the base's scan is cached as a base tree's
+is (`diff_image_base`): under the archive's or layout's content digest or the digest a
+reference pins, never a tag alone (a base named by tag is scanned on every run).
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scangate.cli._console import warning as warn
 from scangate.errors import UsageError
 
 if TYPE_CHECKING:
     from scangate.baseline import Baseline
-    from scangate.cli.scan import ScanArgs
+    from scangate.cli._scan_options import ScanArgs
+    from scangate.diff_cache import BaseScan
     from scangate.findings import ScanRun
     from scangate.gate import GateResult
     from scangate.policy import Policy
@@ -63,30 +64,58 @@ def gate(
     *,
     quiet: bool,
 ) -> GateResult:
-    """The head image's runs gated against `base`'s scan; `result.diff` says what changed."""
-    from scangate import diff_image
-    from scangate.cli import scan
-    from scangate.cli._trivy_binary import find_trivy
+    """The head image's runs gated against `base`'s scan (cached, or run); `result.diff`
+    says what changed."""
+    from scangate import diff_image_base
     from scangate.gate import Decision, DiffResult, decide, evaluate
 
-    binary = find_trivy(scan_args.trivy, options.cache_dir, no_install=scan_args.no_install)
-    # After the head scan, which may have updated the DB: the base is judged by that DB.
-    pinned = dataclasses.replace(options, pinned_db=True)
-    outcome = scan._scan_with_progress(binary.path, base, pinned, quiet=quiet)
-    for message in outcome.warnings:
-        warn(message)
-    base_run = outcome.run
-    cmp = diff_image.compare(runs, base_run)
-    image_id = base_run.artifact.image_id or ""
+    scanned = _base_scan(base, scan_args, options, quiet=quiet)
+    cmp = diff_image_base.compare(runs, scanned.findings)
     short = base.display  # what the user named: "present at app:1.2"
     result = evaluate(runs, policy, day, known, pre_existing=cmp.pre_existing, base_short=short)
     result.diff = DiffResult(
-        base=image_id or base.display,
+        base=scanned.commit or base.display,  # the image ID
         short=short,
         ref=base.display,
         new=len(cmp.new),
         pre_existing=result.summary.by_decision.get(Decision.PRE_EXISTING.value, 0),
-        fixed=decide(list(cmp.fixed), policy, day),
+        fixed=decide([b.to_finding() for b in cmp.fixed], policy, day),
         review=None,
     )
     return result
+
+
+def _base_scan(base: Target, scan_args: ScanArgs, options: ScanOptions, *, quiet: bool) -> BaseScan:
+    """The base image's scan: from the cache when it holds it under the image's exact
+    identity, else scanned (and kept)."""
+    from scangate import diff_cache, diff_image_base
+    from scangate.cli import _scan_run
+    from scangate.cli._trivy_binary import find_trivy
+
+    binary = find_trivy(scan_args.trivy, options.cache_dir, no_install=scan_args.no_install)
+    # A Trivy server holds its own DB, which the cache cannot see: always scan then.
+    ident = None if options.server else diff_image_base.identity(base)
+    key = None
+    if ident is not None:
+        # Taken after the head scan, which may have updated the DB: the base is judged by it.
+        stamps = diff_cache.trivy_stamps(options.cache_dir)
+        key = diff_cache.cache_key(
+            tree=ident,
+            trivy_version=binary.version,
+            db_updated_at=stamps.get("db"),
+            scanners=options.scanners,
+            skip_dirs=options.skip_dirs,
+            skip_files=options.skip_files,
+            trivy_secret_allow_rules=options.trivy_secret_allow_rules,
+            extra={**stamps, "offline": str(options.offline), "target": "image"},
+        )
+        cached = diff_cache.load(options.cache_dir, key)
+        if cached is not None:
+            return cached
+    pinned = dataclasses.replace(options, pinned_db=True)
+    outcome = _scan_run.scan_with_progress(binary.path, base, pinned, quiet=quiet)
+    _scan_run.warn_once(outcome.warnings)
+    scanned = diff_image_base.base_scan(outcome.run, ident or "")
+    if key is not None:
+        diff_cache.store(options.cache_dir, key, scanned)
+    return scanned

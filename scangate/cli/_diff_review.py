@@ -97,17 +97,24 @@ def _extends_chain(
     base: DiffBase, first: str, blobs: dict[str, str], env: dict[str, str]
 ) -> dict[str, str]:
     """The policy files `first` extends, inside the base tree (`suppression_sources._chain`)."""
-    import yaml
-
+    from scangate import _yaml
+    from scangate.errors import ScangateError
     from scangate.hook import run_git
     from scangate.policy import is_builtin_name
+    from scangate.safe_read import CONFIG_CAP
 
     found: dict[str, str] = {}
     rel = first
     for _ in range(_EXTENDS_HOPS):
+        # The base is the PR author's too: read as the policy loader reads (capped, no
+        # aliases, bounded nesting), never with yaml.safe_load (a billion laughs, or a
+        # RecursionError from deep nesting).
+        size = run_git(["cat-file", "-s", blobs[rel]], base.repo.root, env).strip()
+        if not size.isdigit() or int(size) > CONFIG_CAP:
+            break
         try:
-            data = yaml.safe_load(run_git(["cat-file", "blob", blobs[rel]], base.repo.root, env))
-        except (ValueError, yaml.YAMLError):
+            data = _yaml.load(run_git(["cat-file", "blob", blobs[rel]], base.repo.root, env), rel)
+        except (ScangateError, ValueError, RecursionError):
             break
         extends = data.get("extends") if isinstance(data, dict) else None
         if not isinstance(extends, str) or is_builtin_name(extends):

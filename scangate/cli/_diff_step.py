@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,9 +31,10 @@ from scangate.formats.escape import plain
 if TYPE_CHECKING:
     from scangate.baseline import Baseline
     from scangate.cli._gate_step import GateArgs
-    from scangate.cli.scan import ScanArgs
+    from scangate.cli._scan_options import ScanArgs
     from scangate.diff_base import DiffBase, WrittenBase
     from scangate.diff_cache import BaseScan
+    from scangate.diff_tmp import BaseDir
     from scangate.findings import ScanRun
     from scangate.gate import GateResult
     from scangate.policy import Policy
@@ -65,18 +65,20 @@ def scan_and_decide(
     """`scan fs --diff-base` (`base`) or `scan image --diff-base-image/-input` (`base_image`):
     the head's scans, the base's, and the head gated against it."""
     from scangate.cli import _diff_image
-    from scangate.cli.scan import run_scans
+    from scangate.cli._scan_run import run_scans
 
     if base is None:
         assert base_image is not None
         outcomes = run_scans(targets, scan_args, options, quiet=args.quiet)
         runs = [o.run for o in outcomes]
+        args.apply_feeds(runs, policy)
         rest = (scan_args, options, policy, day, known)
         return outcomes, _diff_image.gate(base_image, runs, *rest, quiet=args.quiet)
     # The base's files are written out while Trivy scans the head (`BaseSide`).
     with BaseSide(base, targets[0], scan_args, options, quiet=args.quiet) as side:
         outcomes = run_scans(targets, scan_args, options, quiet=args.quiet)
         runs = [o.run for o in outcomes]
+        args.apply_feeds(runs, policy)
         return outcomes, gate(side, runs, args, policy, day, known, review=review)
 
 
@@ -142,18 +144,23 @@ class BaseSide:
         self._stack.close()
 
     def _start(self, *, scan: bool) -> None:
-        tmp = self._stack.enter_context(tempfile.TemporaryDirectory(prefix="scangate-base-"))
-        pool = self._stack.enter_context(ThreadPoolExecutor(max_workers=1))
-        self._future = pool.submit(self._prepare, Path(tmp), dict(os.environ), scan=scan)
+        from scangate.diff_tmp import BaseDir
 
-    def _prepare(self, dest: Path, env: dict[str, str], *, scan: bool) -> _Early:
-        """In the thread: write the base out and (`scan`) scan it, quietly."""
-        from scangate import diff_base, diff_cache
-        from scangate.cli import scan as scan_cli
+        where = BaseDir()
+        # Removed once the thread has stopped: the stack unwinds the pool first.
+        self._stack.callback(where.remove)
+        pool = self._stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        self._future = pool.submit(self._prepare, where, dict(os.environ), scan=scan)
+
+    def _prepare(self, where: BaseDir, env: dict[str, str], *, scan: bool) -> _Early:
+        """In the thread: write the base out (in memory when there is room) and (`scan`)
+        scan it, quietly."""
+        from scangate import diff_cache
+        from scangate.cli import _scan_run
         from scangate.trivy_run import scan as trivy_scan
 
         stamps = diff_cache.trivy_stamps(self.options.cache_dir)
-        early = _Early(diff_base.write(self.base, dest, env=env), stamps)
+        early = _Early(where.write(self.base, env), stamps)
         if not scan or self._stop.is_set():
             return early
         trivy, at_base, pinned = self._scan_args(early.written.path)
@@ -162,7 +169,7 @@ class BaseSide:
             early.outcome = trivy_scan(
                 trivy, at_base, pinned, environ=env, now=now, heartbeat=self._heartbeat
             )
-            scan_cli._inline_ignores(trivy, at_base, pinned, early.outcome, quiet=True)
+            _scan_run.inline_ignores(trivy, at_base, pinned, early.outcome, quiet=True)
         except ScangateError as exc:
             early.error = exc
         return early
@@ -172,10 +179,19 @@ class BaseSide:
             raise _Stopped
 
     def _scan_args(self, path: Path) -> tuple[Path, Target, ScanOptions]:
+        from scangate.skip_paths import for_copy
         from scangate.trivy_run import Target
 
         at_base = Target("fs", str(path), name=f"{self.target.display} at {self.base.short}")
-        return self.binary().path, at_base, dataclasses.replace(self.options, pinned_db=True)
+        # An absolute --skip-dirs/--skip-files under the head's root skips the same place in
+        # the base's copy (`skip_paths`).
+        pinned = dataclasses.replace(
+            self.options,
+            pinned_db=True,
+            skip_dirs=for_copy(self.options.skip_dirs, self.target.ref),
+            skip_files=for_copy(self.options.skip_files, self.target.ref),
+        )
+        return self.binary().path, at_base, pinned
 
     def key(self) -> str:
         """The cache key of the base scan, from the Trivy cache as it is now."""
@@ -204,7 +220,7 @@ class BaseSide:
         """The base written out and scanned: by the thread when the Trivy cache is as the
         thread found it, else (or when nothing was started) now."""
         from scangate import diff_cache
-        from scangate.cli import scan as scan_cli
+        from scangate.cli import _scan_run
 
         if self._future is None:
             self._start(scan=False)
@@ -222,10 +238,9 @@ class BaseSide:
                 label = f"trivy {at_base.label} finished in {outcome.duration:.1f}s"
                 _console.human(f"scangate: {plain(label)}", err=True)
         else:
-            outcome = scan_cli._scan_with_progress(trivy, at_base, pinned, quiet=self.quiet)
-            scan_cli._inline_ignores(trivy, at_base, pinned, outcome, quiet=self.quiet)
-        for message in outcome.warnings:
-            warn(message)
+            outcome = _scan_run.scan_with_progress(trivy, at_base, pinned, quiet=self.quiet)
+            _scan_run.inline_ignores(trivy, at_base, pinned, outcome, quiet=self.quiet)
+        _scan_run.warn_once(outcome.warnings)
         return early.written, outcome.run
 
     def scan(self, args: GateArgs, day: date, *, review: bool) -> tuple[BaseScan, Review | None]:

@@ -40,6 +40,7 @@ from scangate.policy import (
 
 if TYPE_CHECKING:
     from scangate import baseline as baseline_file
+    from scangate.findings import ScanRun
     from scangate.formats.sarif.locations import DockerfileRef
     from scangate.formats.table import TableFormat
 
@@ -65,8 +66,17 @@ class GateArgs:
     dockerfile: Path | None = None
     markdown: Path | None = None
     github_summary: bool = False
+    plan: bool = False  # --plan: the table gets a "Fix plan" section
     pr_comment: str = "off"  # a `_options.PrCommentMode` value
     pr_comment_author: str | None = None
+    # The feeds (`_feeds_step`); `cache_dir` and `offline` come from the command's own options.
+    kev_url: str | None = None
+    epss_url: str | None = None
+    kev_file: Path | None = None
+    epss_file: Path | None = None
+    max_feed_age: int = 7
+    cache_dir: Path | None = None
+    offline: bool = False
     # Not an option: set when `baseline` is the default file the hook found by itself in
     # the repository at this root, rather than a file the user named.
     baseline_root: Path | None = None
@@ -88,6 +98,15 @@ class GateArgs:
 
     def load_policy(self, root: Path, day: date) -> Policy:
         return policy_for(self.policy, root, self.ignorefile, day)
+
+    def apply_feeds(
+        self, runs: Sequence[ScanRun], policy: Policy, *, offline: bool | None = None
+    ) -> None:
+        """After the findings are read, before the gate decides: the KEV and EPSS feeds the
+        policy uses, put on the findings (`_feeds_step`); `offline` overrides --offline."""
+        from scangate.cli._feeds_step import apply_feeds
+
+        apply_feeds(runs, policy, self, offline=offline)
 
     def outputs(self) -> list[tuple[str, Path]]:
         """The output files asked for, each with its option."""
@@ -173,6 +192,7 @@ def table_format(args: GateArgs) -> TableFormat:
 
     return TableFormat(
         show_all=args.show_all,
+        plan=args.plan,
         width=_console.table_width(),
         color=_console.use_color(args.color),
         ellipsis=_console.ellipsis(),

@@ -190,6 +190,8 @@ def gate_files(
             parts.append(remap(run, files, layer=job.layer))
     # Named by its absolute path: SARIF and annotations then place findings relative to it.
     combined = combine(parts, name=str(repo.root))
+    # A push never waits on a download: the feeds come from the cache or the named files.
+    gate.args.apply_feeds([combined.run], gate.policy, offline=True)
     result = evaluate([combined.run], gate.policy, gate.day, gate.baseline)
     if not gate.args.quiet and gate.args.fmt is OutputFormat.table:
         _origin_notes(result, combined, messages, files)

@@ -79,7 +79,8 @@ TodayOpt = Annotated[
         "--today",
         envvar="SCANGATE_TODAY",
         metavar="YYYY-MM-DD",
-        help="Judge allow-entry expiry as of this date. Default: today.",
+        help="Judge allow-entry expiry, grace-days and unfixed-max-days as of this date. "
+        "Default: today.",
     ),
 ]
 QuietOpt = Annotated[
@@ -204,6 +205,15 @@ GithubSummaryOpt = Annotated[
         help="Append the Markdown summary to $GITHUB_STEP_SUMMARY (when it is set).",
     ),
 ]
+PlanOpt = Annotated[
+    bool,
+    typer.Option(
+        "--plan",
+        envvar="SCANGATE_PLAN",
+        help="Add a fix plan to the table: the fewest upgrades that clear the vulnerabilities, "
+        "direct or via which dependency, and whether the gate would pass after them.",
+    ),
+]
 PrCommentOpt = Annotated[
     PrCommentMode,
     typer.Option(
@@ -224,6 +234,64 @@ PrCommentAuthorOpt = Annotated[
         "(default: a bot, as with the workflow's GITHUB_TOKEN).",
     ),
 ]
+# The exploitation feeds (`scangate.feeds`), read only when the policy uses them.
+KevUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--kev-url",
+        envvar="SCANGATE_KEV_URL",
+        metavar="URL",
+        help="A mirror of CISA's KEV catalog (JSON). Default: CISA's own feed.",
+    ),
+]
+EpssUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--epss-url",
+        envvar="SCANGATE_EPSS_URL",
+        metavar="URL",
+        help="A mirror of FIRST's daily EPSS scores (gzip CSV). Default: FIRST's own file.",
+    ),
+]
+KevFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--kev-file",
+        envvar="SCANGATE_KEV_FILE",
+        metavar="PATH",
+        help="Read the KEV catalog from this file, never the network (an air gap).",
+    ),
+]
+EpssFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--epss-file",
+        envvar="SCANGATE_EPSS_FILE",
+        metavar="PATH",
+        help="Read the EPSS scores from this file (gzip or plain CSV), never the network.",
+    ),
+]
+MaxFeedAgeOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-feed-age",
+        envvar="SCANGATE_MAX_FEED_AGE",
+        min=0,
+        metavar="DAYS",
+        help="Refuse a KEV or EPSS feed older than this (a cached copy, or a --kev-file / "
+        "--epss-file by its own date).",
+    ),
+]
+FeedOfflineOpt = Annotated[
+    bool,
+    typer.Option(
+        "--offline",
+        envvar="SCANGATE_OFFLINE",
+        help="No downloads: the KEV and EPSS feeds come from the cache or the --kev-file / "
+        "--epss-file.",
+    ),
+]
+
 
 # Options for commands that run Trivy.
 TrivyOpt = Annotated[
@@ -241,8 +309,8 @@ CacheDirOpt = Annotated[
         "--cache-dir",
         envvar="SCANGATE_CACHE_DIR",
         metavar="DIR",
-        help="Trivy's cache (vulnerability DB) and installed Trivy releases. "
-        "Default: the user cache dir.",
+        help="scangate's cache: Trivy's vulnerability DB, installed Trivy releases, the "
+        "KEV and EPSS feeds. Default: the user cache dir.",
     ),
 ]
 NoInstallOpt = Annotated[
@@ -304,11 +372,17 @@ GATE_OPTIONS = option_group(
     dockerfile=(DockerfileOpt, None),
     markdown=(MarkdownOpt, None),
     github_summary=(GithubSummaryOpt, False),
+    plan=(PlanOpt, False),
     baseline=(BaselineOpt, None),
     show_all=(AllOpt, False),
     today=(TodayOpt, None),
     quiet=(QuietOpt, False),
     color=(ColorOpt, ColorMode.auto),
+    kev_url=(KevUrlOpt, None),
+    epss_url=(EpssUrlOpt, None),
+    kev_file=(KevFileOpt, None),
+    epss_file=(EpssFileOpt, None),
+    max_feed_age=(MaxFeedAgeOpt, 7),
 )
 # The pull request comment: check, scan fs and scan image (not the hooks).
 PR_COMMENT_OPTIONS = option_group(
@@ -318,3 +392,5 @@ PR_COMMENT_OPTIONS = option_group(
 TRIVY_OPTIONS = option_group(
     trivy=(TrivyOpt, None), cache_dir=(CacheDirOpt, None), no_install=(NoInstallOpt, False)
 )
+# `check` runs no Trivy, but may download the feeds: where they are cached, and whether not to.
+FEED_CACHE_OPTIONS = option_group(cache_dir=(CacheDirOpt, None), offline=(FeedOfflineOpt, False))

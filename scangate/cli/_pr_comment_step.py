@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scangate.cli import _console
-from scangate.formats.escape import plain, workflow_data
-from scangate.gate import Decided, Decision
+from scangate.formats.escape import plain
+from scangate.gate import Decided, Decision, Verdict
 from scangate.pr_comment import Action, Mode, publish_from_env
 from scangate.pr_comment_body import CommentInput, FindingRow, SuppressionRow
+from scangate.remediation import plan_of
 
 if TYPE_CHECKING:
     from scangate.cli._gate_step import GateArgs
@@ -48,18 +49,10 @@ def comment_on_pull_request(result: GateResult, args: GateArgs) -> None:
         author=args.pr_comment_author or None,
     )
     if outcome.warning:
-        warn(_without_token(outcome.warning, environ))
+        _console.warning(_without_token(outcome.warning, environ), annotate=True)
     elif outcome.action in _SAID and not args.quiet:
         where = f": {plain(outcome.url, 500)}" if outcome.url else ""
         _console.human(f"scangate: pull request comment {_SAID[outcome.action]}{where}", err=True)
-
-
-def warn(message: str) -> None:
-    """One line on stderr: a `::warning` annotation under GitHub Actions, else a warning."""
-    if _console.in_github_actions():
-        _console.commands([f"::warning title=scangate::{workflow_data(message, 2000)}"], err=True)
-    else:
-        _console.warning(message)
 
 
 def _without_token(text: str, environ: Mapping[str, str]) -> str:
@@ -109,6 +102,7 @@ def comment_input(result: GateResult) -> CommentInput:
         suppressions=[suppression_row(r) for r in review.rows] if review else [],
         review_notes=list(review.notes) if review else [],
         base=diff.short if diff is not None else "",
+        fix_plan=plan_of(result) if result.verdict is Verdict.FAIL else None,
     )
 
 
@@ -132,6 +126,8 @@ def finding_row(d: Decided) -> FindingRow:
         line=loc.start_line if loc else None,
         title=f.title,
         reason=d.reason,
+        kev=f.kev is not None,
+        epss=f.epss,
     )
 
 

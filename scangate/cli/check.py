@@ -13,6 +13,7 @@ import yaml
 from scangate.cli import _console
 from scangate.cli._app import app, policy_app
 from scangate.cli._options import (
+    FEED_CACHE_OPTIONS,
     GATE_OPTIONS,
     PR_COMMENT_OPTIONS,
     IgnorefileOpt,
@@ -60,7 +61,7 @@ def _read_stdin() -> bytes:
 
 
 @app.command()
-@with_options(GATE_OPTIONS, PR_COMMENT_OPTIONS)
+@with_options(GATE_OPTIONS, PR_COMMENT_OPTIONS, FEED_CACHE_OPTIONS)
 def check(
     ctx: typer.Context,
     reports: Annotated[
@@ -87,6 +88,7 @@ def check(
     # An output naming a report would replace it with the result.
     args.check_outputs(reports=reports)
     runs = read_runs(reports)
+    args.apply_feeds(runs, gate_policy)
     report(evaluate(runs, gate_policy, day, known), args)
 
 

@@ -7,22 +7,48 @@ import posixpath
 from collections.abc import Iterable
 from pathlib import Path, PurePath, PurePosixPath
 
-from scangate.findings import Artifact, Finding, Kind, Location
+from scangate.findings import Artifact, Finding, KevEntry, Kind, Location
 from scangate.gate import Decided, Decision
 
 DECISION_ORDER = {
     Decision.FAIL: 0,
-    Decision.ALLOWED: 1,
-    Decision.UNFIXED: 2,
-    Decision.KNOWN: 3,
-    Decision.PRE_EXISTING: 4,
-    Decision.BELOW_THRESHOLD: 5,
+    Decision.GRACE: 1,  # fails from a named day: next to the failing ones
+    Decision.ALLOWED: 2,
+    Decision.UNFIXED: 3,
+    Decision.KNOWN: 4,
+    Decision.PRE_EXISTING: 5,
+    Decision.BELOW_THRESHOLD: 6,
 }
 
 
-def sort_key(d: Decided) -> tuple[int, int, str, str, str]:
+def sort_key(d: Decided) -> tuple[bool, int, int, float, str, str, str]:
+    """Known exploited (KEV) first, then by decision, severity, EPSS (highest first), kind,
+    target and ID. Without KEV or EPSS data, the order is the one before issue 11."""
     f = d.finding
-    return (DECISION_ORDER[d.decision], -f.severity.rank, f.kind.value, f.target, f.id)
+    return (
+        f.kev is None,
+        DECISION_ORDER[d.decision],
+        -f.severity.rank,
+        -(f.epss or 0.0),
+        f.kind.value,
+        f.target,
+        f.id,
+    )
+
+
+def epss_text(epss: float) -> str:
+    """An EPSS probability as shown to people: three decimals, as the policy's `fail-at` is
+    written (`0.944`); a score too small for that is `<0.001`, never a misleading `0.000`."""
+    if 0 < epss < 0.0005:
+        return "<0.001"
+    return f"{epss:.3f}"
+
+
+def kev_text(kev: KevEntry) -> str:
+    """The KEV entry in words: `added 2021-12-10, due 2021-12-24, known ransomware use`."""
+    due = f", due {kev.due_date.isoformat()}" if kev.due_date else ""
+    ransomware = ", known ransomware use" if kev.ransomware else ""
+    return f"added {kev.date_added.isoformat()}{due}{ransomware}"
 
 
 def where(f: Finding) -> str:

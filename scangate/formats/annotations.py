@@ -2,7 +2,9 @@
 
 GitHub shows at most 10 error annotations per step, so the most severe failing findings that
 have a file in the repository are annotated, and one `::notice::` line says how many more
-failing findings there are. Paths follow the SARIF locations (`_common.repository_location`).
+failing findings there are; findings in their grace period get `::warning` lines. A known
+exploited vulnerability (KEV) says so in its title, and its message starts with its KEV
+dates and EPSS score. Paths follow the SARIF locations (`_common.repository_location`).
 Values from the report or the scanned tree go through `escape.workflow_data` and
 `escape.workflow_property`: visible escapes for control and format characters, then the
 Actions toolkit's escaping (`%`, CR and LF in the message, also `:` and `,` in properties),
@@ -15,7 +17,9 @@ from pathlib import Path
 
 from scangate.findings import Finding, Kind, Location
 from scangate.formats._common import (
+    epss_text,
     is_image_artifact,
+    kev_text,
     repository_location,
     scanned_dir,
     scanned_file,
@@ -39,8 +43,11 @@ def github_annotations(
     result: GateResult, *, source_root: Path, max_errors: int = MAX_ERRORS
 ) -> list[str]:
     """`::error` lines for up to `max_errors` failing findings with a repository file, most
-    severe first, then a `::notice::` line if any failing finding was not annotated."""
+    severe first, then a `::notice::` line if any failing finding was not annotated, then
+    `::warning` lines for up to `max_errors` findings in their grace period (GitHub's limit
+    per step is per type): they fail from the day their reason names."""
     located: list[tuple[Decided, Location]] = []
+    grace: list[tuple[Decided, Location]] = []
     failing = 0
     for run in result.runs:
         if is_image_artifact(run.run.artifact):
@@ -50,6 +57,10 @@ def github_annotations(
         targets = (f.target for f in run.run.findings)
         file = scanned_file(run.run.artifact, targets, source_root)
         for d in run.decided:
+            if d.decision is Decision.GRACE:
+                loc = repository_location(d.finding, scanned, file)
+                if loc is not None:
+                    grace.append((d, loc))
             if d.decision is not Decision.FAIL:
                 continue
             failing += 1
@@ -74,10 +85,12 @@ def github_annotations(
             f"::notice title=scangate::{left} {more}{are} not "
             f"annotated ({'; '.join(why)}): see the step summary or code scanning"
         )
+    grace.sort(key=lambda pair: sort_key(pair[0]))
+    lines += [_error(d, loc, command="warning") for d, loc in grace[:limit]]
     return lines
 
 
-def _error(d: Decided, loc: Location) -> str:
+def _error(d: Decided, loc: Location, command: str = "error") -> str:
     f = d.finding
     # A path is kept exact (the annotation must name the real file) unless it holds
     # characters `plain` escapes; such a file is not placed, but nothing raw reaches the log.
@@ -87,11 +100,15 @@ def _error(d: Decided, loc: Location) -> str:
         if loc.end_line and loc.end_line > loc.start_line:
             props.append(f"endLine={loc.end_line}")
     props.append(f"title={escape_property(_title(f), MAX_PROPERTY)}")
-    return f"::error {','.join(props)}::{escape_data(_message(d), MAX_MESSAGE)}"
+    message = _message(d)
+    if d.decision is Decision.GRACE:  # the reason names the day it starts failing
+        message = f"In its grace period: {d.reason}. {message}"
+    return f"::{command} {','.join(props)}::{escape_data(message, MAX_MESSAGE)}"
 
 
 def _title(f: Finding) -> str:
-    return f"{f.severity.value} {f.kind.value} {f.id}"
+    kev = " (known exploited, KEV)" if f.kev is not None else ""
+    return f"{f.severity.value} {f.kind.value} {f.id}{kev}"
 
 
 def _message(d: Decided) -> str:
@@ -99,6 +116,11 @@ def _message(d: Decided) -> str:
     if f.kind is Kind.VULNERABILITY:
         fix = f"fixed in {f.fixed_version}" if f.fixed_version else "no fixed version yet"
         head = f"{f.package or '?'} {f.installed_version or '?'}: {fix}"
+        # What makes it urgent goes first: the message shows its first lines only.
+        risk = [f"Known exploited (CISA KEV: {kev_text(f.kev)})"] if f.kev is not None else []
+        risk += [f"EPSS {epss_text(f.epss)}"] if f.epss is not None else []
+        if risk:
+            head = f"{'; '.join(risk)}. {head}"
         return f"{head}. {f.title}" if f.title else head
     if f.kind is Kind.SECRET:
         return f"{f.title or f.id}: revoke and rotate it, then remove it from the repository"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 from scangate import __version__
-from scangate.findings import Finding
+from scangate.findings import Finding, KevEntry
 from scangate.formats.escape import json_text
+from scangate.formats.plan_json import remediation_json
 from scangate.gate import Decided, Decision, DiffResult, EntryStatus, GateResult
+from scangate.remediation import plan_of
 
 SCHEMA = "scangate/result/v1"
 
@@ -19,13 +22,16 @@ class JsonFormat:
         since only `indent=None` uses the C encoder (100,000 findings in well under a second)."""
         document = result_document(result)
         findings = document.pop("findings")
+        # The fix plan, always (`scangate.remediation`): upgrades, unfixable packages,
+        # whether the gate would then pass.
+        remediation = remediation_json(plan_of(result))
         head = json.dumps(document, indent=2, ensure_ascii=False)
         body = (
             f'"findings": [\n    {_one_per_line(findings)}\n  ]' if findings else '"findings": []'
         )
         # Same JSON to a reader; nothing a terminal or a job log would act on (`##[`, bidi
         # and C1 controls as \u escapes), and no lone surrogate to fail on writing.
-        return json_text(f"{head[:-2]},\n  {body}\n}}\n")
+        return json_text(f"{head[:-2]},\n  {remediation},\n  {body}\n}}\n")
 
 
 # Every finding object opens with this key (`_finding`), and nothing else in the list does.
@@ -90,7 +96,7 @@ def result_document(result: GateResult) -> dict[str, Any]:
         ),
         # Only with --diff-base: the document is unchanged without it.
         **({"diff": _diff(result.diff)} if result.diff is not None else {}),
-        "findings": [_finding(d, r.run.artifact.name) for r in result.runs for d in r.decided],
+        "findings": _findings(result),
         "allowlist": {
             "expired": [_entry(e) for e in result.allowlist.expired],
             "expiring": [_entry(e) for e in result.allowlist.expiring],
@@ -119,9 +125,35 @@ def _diff(diff: DiffResult) -> dict[str, Any]:
     }
 
 
-def _finding(d: Decided, artifact: str) -> dict[str, Any]:
+def _findings(result: GateResult) -> list[dict[str, Any]]:
+    # Dates as ISO text, each distinct date formatted once: a report's 100,000 findings
+    # share a few thousand published dates.
+    dates: dict[date, str] = {}
+    return [_finding(d, r.run.artifact.name, dates) for r in result.runs for d in r.decided]
+
+
+def _iso(day: date, dates: dict[date, str]) -> str:
+    text = dates.get(day)
+    if text is None:
+        text = dates[day] = day.isoformat()
+    return text
+
+
+def _kev(kev: KevEntry, dates: dict[date, str]) -> dict[str, Any]:
+    """CISA's catalog entry: `dateAdded`, `dueDate` and whether `knownRansomwareCampaignUse`
+    is `Known`, under the result's snake_case names."""
+    return {
+        "date_added": _iso(kev.date_added, dates),
+        "due_date": _iso(kev.due_date, dates) if kev.due_date else None,
+        "ransomware": kev.ransomware,
+    }
+
+
+def _finding(d: Decided, artifact: str, dates: dict[date, str]) -> dict[str, Any]:
     f: Finding = d.finding
     loc = f.location
+    published = f.published
+    kev = f.kev
     # The enums are given as they are: each is a str, encoded as its value.
     return {
         "kind": f.kind,
@@ -137,6 +169,11 @@ def _finding(d: Decided, artifact: str) -> dict[str, Any]:
         "purl": f.purl,
         "status": f.status,
         "primary_url": f.primary_url,
+        # Issue 11: null when Trivy gave no date, or the feed does not hold (or was not
+        # asked about) the CVE.
+        "published": dates.get(published) or _iso(published, dates) if published else None,
+        "kev": _kev(kev, dates) if kev is not None else None,
+        "epss": f.epss,
         "location": (
             {"path": loc.path, "start_line": loc.start_line, "end_line": loc.end_line}
             if loc

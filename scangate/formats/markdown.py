@@ -1,17 +1,18 @@
 """The Markdown summary for humans on GitHub: a job's step summary or a PR comment.
 
-Verdict first, then counts per kind and severity, the failing findings and allowlist
-warnings. Every value from the report, the scanned tree or an ignore file goes through
-`escape.markdown` (no link, image, emphasis, HTML, entity, mention or table break can come
-from it) and is capped at `MAX_CELL` characters; the whole summary stays under `MAX_BYTES`
-(GitHub drops a step summary over 1 MiB), and says what it left out. Secrets appear only
-as their file and line.
+Verdict first, then counts per kind and severity, the known exploited vulnerabilities (in
+CISA's KEV catalog, whatever their decision), the failing findings (with their KEV mark and
+EPSS score when a feed gave them) and allowlist warnings. Every value from the report, the
+scanned tree or an ignore file goes through `escape.markdown` (no link, image, emphasis,
+HTML, entity, mention or table break can come from it) and is capped at `MAX_CELL`
+characters; the whole summary stays under `MAX_BYTES` (GitHub drops a step summary over
+1 MiB), and says what it left out. Secrets appear only as their file and line.
 """
 
 from __future__ import annotations
 
 from scangate.findings import Kind, Severity
-from scangate.formats._common import kind_count, plural, sort_key, versions
+from scangate.formats._common import epss_text, kind_count, plural, sort_key, versions
 from scangate.formats.escape import markdown
 from scangate.gate import Decided, Decision, EntryStatus, GateResult, Verdict
 
@@ -32,23 +33,41 @@ class MarkdownFormat:
 
     def render(self, result: GateResult) -> str:
         lines: list[str] = [*_verdict(result), "", *_counts(result), ""]
-        failing = sorted((d for d in result.decided() if d.decision is Decision.FAIL), key=sort_key)
-        rows = _failing_rows(failing[: self.max_rows])
+        decided = result.decided()
+        exploited = sorted((d for d in decided if d.finding.kev is not None), key=sort_key)
+        failing = sorted((d for d in decided if d.decision is Decision.FAIL), key=sort_key)
+        # The KEV / EPSS column only when a failing finding has either: unchanged without.
+        risk = any(d.finding.kev is not None or d.finding.epss is not None for d in failing)
+        kev_rows = _kev_rows(exploited[: self.max_rows])
+        rows = _failing_rows(failing[: self.max_rows], risk=risk)
         warnings = _allowlist(result)
+        # A failing gate: which upgrades clear it (a few rows), after its failing findings.
+        fix_plan = _fix_plan(result)
         # What is always written (headings, notes) is counted first; rows and list items
         # then fill the rest of the budget in order.
-        budget = _Budget(self.max_bytes - _size(lines) - 2048)
+        budget = _Budget(self.max_bytes - _size(lines) - _size(fix_plan) - 2048)
+        kept_kev = budget.take(kev_rows)
         kept_rows = budget.take(rows)
         kept_warnings = budget.take(warnings)
+        if exploited:  # first: CISA's catalog says these are being exploited now
+            lines += [f"### Known exploited ({len(exploited)})", "", _KEV_NOTE, ""]
+            lines += [*_KEV_HEAD, *kept_kev]
+            more = len(exploited) - len(kept_kev)
+            if more:
+                why = f" ({_CUT})" if len(kept_kev) < len(kev_rows) else ""
+                lines += ["", f"... and {more} more known exploited{why}."]
+            lines.append("")
         if failing:
             title = "New failing findings" if result.diff is not None else "Failing findings"
-            lines += [f"### {title} ({len(failing)})", "", *_TABLE_HEAD, *kept_rows]
+            head = _RISK_TABLE_HEAD if risk else _TABLE_HEAD
+            lines += [f"### {title} ({len(failing)})", "", *head, *kept_rows]
             more = len(failing) - len(kept_rows)
             if more:
                 why = f" ({_CUT})" if len(kept_rows) < len(rows) else ""
                 noun = "finding" if more == 1 else "findings"
                 lines += ["", f"... and {more} more failing {noun}{why}."]
             lines.append("")
+        lines += fix_plan
         if result.diff is not None:
             lines += _diff_groups(result, budget)
         if warnings:
@@ -57,6 +76,15 @@ class MarkdownFormat:
                 lines.append(f"- ... and {len(warnings) - len(kept_warnings)} more ({_CUT})")
             lines.append("")
         return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _fix_plan(result: GateResult) -> list[str]:
+    if result.verdict is not Verdict.FAIL:
+        return []
+    from scangate.formats.plan_markdown import plan_section
+    from scangate.remediation import plan_of
+
+    return plan_section(plan_of(result))
 
 
 def _diff_groups(result: GateResult, budget: _Budget) -> list[str]:
@@ -77,8 +105,9 @@ def _diff_groups(result: GateResult, budget: _Budget) -> list[str]:
     for title, group, noun in groups:
         if not group:
             continue
-        rows = budget.take(_failing_rows(group[:MAX_DIFF_ROWS]))
-        lines += [f"### {title}", "", *_DIFF_HEAD, *rows]
+        risk = any(d.finding.kev is not None or d.finding.epss is not None for d in group)
+        rows = budget.take(_failing_rows(group[:MAX_DIFF_ROWS], risk=risk))
+        lines += [f"### {title}", "", *(_RISK_DIFF_HEAD if risk else _DIFF_HEAD), *rows]
         if len(group) > len(rows):
             lines += ["", f"... and {len(group) - len(rows)} more {noun}."]
         lines.append("")
@@ -149,17 +178,67 @@ _TABLE_HEAD = (
 )
 
 
+_RISK_TABLE_HEAD = (
+    "| Severity | Kind | ID | Where | Installed -> fixed | KEV / EPSS | Why it fails |",
+    "|---|---|---|---|---|---|---|",
+)
+_KEV_HEAD = (
+    "| Severity | ID | Where | Added to KEV | Due | Ransomware | EPSS | Decision |",
+    "|---|---|---|---|---|---|---:|---|",
+)
+# No link: a summary holds none (none can come from a report, and a reader checks that).
+_KEV_NOTE = (
+    "In CISA's Known Exploited Vulnerabilities catalog (KEV): exploited in the wild. US "
+    "federal agencies must fix them by the due date (BOD 22-01)."
+)
+
+
 _DIFF_HEAD = (
     "| Severity | Kind | ID | Where | Installed -> fixed | Reason |",
     _TABLE_HEAD[1],
 )
+_RISK_DIFF_HEAD = (
+    "| Severity | Kind | ID | Where | Installed -> fixed | KEV / EPSS | Reason |",
+    _RISK_TABLE_HEAD[1],
+)
 
 
-def _failing_rows(failing: list[Decided]) -> list[str]:
+def _failing_rows(failing: list[Decided], *, risk: bool = False) -> list[str]:
     rows = []
     for d in failing:
         f = d.finding
-        values = (f.severity.value, f.kind.value, f.id, _where(d), versions(f), d.reason)
+        values = [f.severity.value, f.kind.value, f.id, _where(d), versions(f), d.reason]
+        if risk:
+            values.insert(5, _risk(d))
+        rows.append("| " + " | ".join(cell(v) for v in values) + " |")
+    return rows
+
+
+def _risk(d: Decided) -> str:
+    """`KEV, EPSS 0.944`, `EPSS 0.012`, `KEV` or nothing."""
+    f = d.finding
+    parts = ["KEV"] if f.kev is not None else []
+    parts += [f"EPSS {epss_text(f.epss)}"] if f.epss is not None else []
+    return ", ".join(parts)
+
+
+def _kev_rows(exploited: list[Decided]) -> list[str]:
+    """The known exploited findings, whatever their decision, with their KEV entry's dates."""
+    rows = []
+    for d in exploited:
+        f = d.finding
+        kev = f.kev
+        assert kev is not None
+        values = (
+            f.severity.value,
+            f.id,
+            _where(d),
+            kev.date_added.isoformat(),
+            kev.due_date.isoformat() if kev.due_date else "",
+            "Known" if kev.ransomware else "Unknown",  # as the catalog writes it
+            epss_text(f.epss) if f.epss is not None else "",
+            d.decision.value,
+        )
         rows.append("| " + " | ".join(cell(v) for v in values) + " |")
     return rows
 

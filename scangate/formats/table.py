@@ -25,6 +25,7 @@ from scangate.formats.table_layout import (
     shorten,
     wrap,
 )
+from scangate.formats.table_risk import grace_lines, risk_columns, risk_lines
 from scangate.gate import Decided, Decision, EntryStatus, GateResult, Verdict
 
 # A 1 MB package name or title stays one readable row; the JSON result has the full text.
@@ -43,6 +44,7 @@ SEVERITY_COLOURS = {
 DECISION_COLOURS = {
     Decision.FAIL.value: "31",
     Decision.UNFIXED.value: "33",
+    Decision.GRACE.value: "33",  # not failing yet, like unfixed: a warning
     Decision.ALLOWED.value: "32",
     Decision.KNOWN.value: "2",
     Decision.PRE_EXISTING.value: "2",
@@ -56,12 +58,14 @@ _DECISION_ORDER = {d.value: order for d, order in DECISION_ORDER.items()}
 _SEVERITY_ORDER = {s.value: -rank for rank, s in enumerate(Severity)}
 
 
-def _order(d: Decided) -> tuple[int, int, str, str, str]:
+def _order(d: Decided) -> tuple[bool, int, int, float, str, str, str]:
     """`_common.sort_key`, the same order."""
     f = d.finding
     return (
+        f.kev is None,
         _DECISION_ORDER[d.decision._value_],
         _SEVERITY_ORDER[f.severity._value_],
+        -(f.epss or 0.0),
         f.kind._value_,
         f.target,
         f.id,
@@ -80,26 +84,36 @@ class TableFormat:
         width: int | None = None,
         color: bool = False,
         ellipsis: str = ELLIPSIS,
+        plan: bool = False,
     ) -> None:
         self.show_all = show_all
+        self.plan = plan  # --plan: a "Fix plan" section before the verdict (`plan_table`)
         self.width = width
         self.style = Style(color)
         self.ellipsis = ellipsis
 
     def render(self, result: GateResult) -> str:
         decided = result.decided()
-        shown = [d for d in decided if self.show_all or d.decision is not Decision.BELOW_THRESHOLD]
+        # A known exploited vulnerability is shown below the threshold too (`kev: report`).
+        shown = [
+            d
+            for d in decided
+            if self.show_all
+            or d.decision is not Decision.BELOW_THRESHOLD
+            or d.finding.kev is not None
+        ]
         shown.sort(key=_order)
         groups: dict[str, list[Decided]] = {}
         for d in shown:  # in order of each target's most important finding
             groups.setdefault(d.finding.target, []).append(d)
         lines: list[str] = []
+        fail_at = result.policy.epss_fail_at
         for target, group in groups.items():
-            lines += self._group(target, group)
+            lines += self._group(target, group, epss_fail_at=fail_at)
             lines.append("")
         if result.diff is not None:
-            lines += self._fixed(result.diff.short, result.diff.fixed)
-        notes: list[str] = []
+            lines += self._fixed(result.diff.short, result.diff.fixed, fail_at)
+        notes = risk_lines(shown)
         hidden = len(decided) - len(shown)
         if hidden:
             notes.append(
@@ -114,18 +128,28 @@ class TableFormat:
                     f"expired: {plain(d.finding.id, MAX_CELL)} in "
                     f"{plain(d.finding.target, MAX_CELL)}: {plain(d.reason, MAX_LINE)}"
                 )
+        notes += grace_lines(shown)
         notes += allowlist_lines(result)
         for note in notes:
             lines += self._fit_line(note)
+        if self.plan:
+            lines += self._plan(result)
         lines += self.verdict(result)
         return "\n".join(lines) + "\n"
+
+    def _plan(self, result: GateResult) -> list[str]:
+        from scangate.formats.plan_table import plan_lines
+        from scangate.remediation import plan_of
+
+        plan = plan_of(result)
+        return plan_lines(plan, width=self.width, style=self.style, ellipsis=self.ellipsis)
 
     def verdict(self, result: GateResult) -> list[str]:
         """The verdict line, whole: wrapped at spaces to the width, never shortened."""
         colour = VERDICT_COLOURS[result.verdict]
         return [self.style.paint(line, colour) for line in self._fit_line(verdict_line(result))]
 
-    def _fixed(self, short: str, fixed: list[Decided]) -> list[str]:
+    def _fixed(self, short: str, fixed: list[Decided], fail_at: float | None) -> list[str]:
         """`--diff-base`: the base's findings gone at head, after the rest, as one group
         whose Decision column says `fixed` (each row names its target)."""
         shown = [d for d in fixed if self.show_all or d.decision is not Decision.BELOW_THRESHOLD]
@@ -133,13 +157,20 @@ class TableFormat:
             return []
         shown.sort(key=_order)
         heading = f"fixed since {plain(short, MAX_CELL)}"
-        lines = self._group(heading, shown, fixed=True)
+        lines = self._group(heading, shown, fixed=True, epss_fail_at=fail_at)
         return [*lines, ""]
 
     def _fit_line(self, line: str) -> list[str]:
         return [line] if self.width is None else wrap(line, self.width)
 
-    def _group(self, target: str, group: list[Decided], *, fixed: bool = False) -> list[str]:
+    def _group(
+        self,
+        target: str,
+        group: list[Decided],
+        *,
+        fixed: bool = False,
+        epss_fail_at: float | None = None,
+    ) -> list[str]:
         """A heading naming the target and what it holds, then the table of its findings,
         without the columns that would only repeat the target or say nothing."""
         counts = Counter(d.finding.kind._value_ for d in group)
@@ -154,7 +185,8 @@ class TableFormat:
             else:
                 short = shorten(f"{name}: {what}", self.width, ellipsis=self.ellipsis)
                 heading = self.style.paint(short, HEADING_COLOUR)
-        columns = fit(_columns(target, group, len(counts) > 1, fixed=fixed), self.width)
+        columns = _columns(target, group, len(counts) > 1, fixed=fixed, fail_at=epss_fail_at)
+        columns = fit(columns, self.width)
         return [heading, *self._rows(columns, group, fixed=fixed)]
 
     def _rows(
@@ -167,6 +199,7 @@ class TableFormat:
         rule = ["-" * c.width for c in columns]
         colours: dict[int, list[str | None]] = {}
         if self.style.enabled:
+            colours = {i: c.colours for i, c in enumerate(columns) if c.colours is not None}
             colours[0] = [SEVERITY_COLOURS.get(d.finding.severity._value_) for d in group]
             colours[len(columns) - 1] = [
                 FIXED_COLOUR if fixed else DECISION_COLOURS[d.decision._value_] for d in group
@@ -205,11 +238,16 @@ class TableFormat:
 
 
 def _columns(
-    target: str, group: list[Decided], mixed: bool, *, fixed: bool = False
+    target: str,
+    group: list[Decided],
+    mixed: bool,
+    *,
+    fixed: bool = False,
+    fail_at: float | None = None,
 ) -> list[Column]:
     """The columns of one target's table: Severity, Kind (only when the target holds
-    findings of several kinds), ID, the package or the place in the file (unless empty),
-    Installed -> fixed (unless empty), Decision."""
+    findings of several kinds), ID, KEV and EPSS (only when a finding has them), the package
+    or the place in the file (unless empty), Installed -> fixed (unless empty), Decision."""
     severity = Column("Severity", [d.finding.severity for d in group], rank=5)
     kind = Column("Kind", [d.finding.kind for d in group], soft=8, rank=2, drop=1)
     ident = Column("ID", [plain(d.finding.id, MAX_CELL) for d in group], soft=20, rank=3)
@@ -231,7 +269,7 @@ def _columns(
         drop=0,
     )
     decision = Column("Decision", ["fixed" if fixed else d.decision for d in group], rank=4)
-    columns = [severity, *([kind] if mixed else []), ident]
+    columns = [severity, *([kind] if mixed else []), ident, *risk_columns(group, fail_at)]
     if fixed:  # the fixed group holds findings of several targets
         targets = [plain(d.finding.target, MAX_CELL) for d in group]
         columns.append(Column("Target", targets, soft=12, rank=0, drop=2, keep_end=True))
@@ -292,6 +330,8 @@ def verdict_line(result: GateResult) -> str:
         f"{s.failing} failing" + (f" ({detail})" if detail else ""),
         f"{s.allowed} allowed",
         f"{s.by_decision.get(Decision.UNFIXED.value, 0)} unfixed",
+        # Only when there are some: the line is unchanged for a policy without grace-days.
+        *([f"{grace} grace"] if (grace := s.by_decision.get(Decision.GRACE.value, 0)) else []),
         f"{s.by_decision.get(Decision.BELOW_THRESHOLD.value, 0)} below threshold",
     ]
     if result.baseline is not None:

@@ -110,6 +110,8 @@ class Column:
     drop: int | None = None
     keep_end: bool = False
     width: int = 0
+    # Each cell's own colour, when the column has colours of its own (KEV, EPSS).
+    colours: list[str | None] | None = None
 
     def __post_init__(self) -> None:
         self.widths = [display_width(cell) for cell in self.cells]

@@ -33,11 +33,13 @@ VENV_BIN = Path(sys.executable).parent
 SCANGATE = VENV_BIN / "scangate"
 DEAD_PROXY = "http://127.0.0.1:1"
 TRIVY_VERSION = "0.76.0"
+FEED_FILE_VARS = ("SCANGATE_KEV_FILE", "SCANGATE_EPSS_FILE")
 
 
 def clean_env(tmp: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """An environment built from nothing: PATH with the venv's bin; HOME, the XDG cache and
-    TMPDIR (`tmp/tmp`) under `tmp`; no TRIVY_* or SCANGATE_* variable unless `extra` sets one."""
+    TMPDIR (`tmp/tmp`) under `tmp`; no TRIVY_* or SCANGATE_* variable unless `extra` sets one,
+    but the feed files the test has (`conftest.hermetic`): no run reaches CISA or FIRST."""
     (tmp / "home").mkdir(parents=True, exist_ok=True)
     (tmp / "tmp").mkdir(exist_ok=True)
     env = {
@@ -46,6 +48,8 @@ def clean_env(tmp: Path, extra: Mapping[str, str] | None = None) -> dict[str, st
         "XDG_CACHE_HOME": str(tmp / "xdg-cache"),
         "LANG": "C.UTF-8",
         "TMPDIR": str(tmp / "tmp"),  # scangate's temp dirs land here: tests check it is empty
+        # --diff-base writes the base into a memory directory (`diff_tmp`): here, the same.
+        "XDG_RUNTIME_DIR": str(tmp / "tmp"),
         # Every non-loopback connection goes to a port nobody listens on: a DB download
         # fails at once, as on an offline machine, even where CI has network access.
         "HTTPS_PROXY": DEAD_PROXY,
@@ -55,6 +59,7 @@ def clean_env(tmp: Path, extra: Mapping[str, str] | None = None) -> dict[str, st
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
     }
+    env.update({k: os.environ[k] for k in FEED_FILE_VARS if k in os.environ})
     env.update(extra or {})
     return env
 

@@ -245,7 +245,7 @@ def write_bolt(path: Path, root: BoltBucket) -> None:
 # --------------------------------------------------------------------------------------
 
 Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
-Ecosystem = Literal["pip", "cargo", "npm"]
+Ecosystem = Literal["pip", "cargo", "npm", "go"]
 DebianStatus = Literal[
     "affected", "under_investigation", "will_not_fix", "fix_deferred", "end_of_life"
 ]
@@ -275,6 +275,7 @@ _GHSA_BUCKETS: Mapping[str, tuple[str, str]] = {
     "pip": ("pip::GitHub Security Advisory pip", "pip"),
     "cargo": ("cargo::GitHub Security Advisory Rust", "rust"),
     "npm": ("npm::GitHub Security Advisory npm", "npm"),
+    "go": ("go::GitHub Security Advisory Go", "go"),
 }
 
 
@@ -300,7 +301,7 @@ class Vulnerability:
     cvss_v3_vector: str | None = None
     cwe_ids: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
-    published: str = "2020-01-01T00:00:00Z"  # RFC 3339
+    published: str | None = "2020-01-01T00:00:00Z"  # RFC 3339; None: the DB has no dates
 
     def __post_init__(self) -> None:
         if self.nvd_only and self.nvd_severity not in (None, self.severity):
@@ -374,8 +375,9 @@ def _vulnerability_json(vuln: Vulnerability, vendors: set[str]) -> bytes:
         doc["CVSS"] = {"nvd": cvss}
     if vuln.references:
         doc["References"] = list(vuln.references)
-    doc["PublishedDate"] = vuln.published
-    doc["LastModifiedDate"] = vuln.published
+    if vuln.published is not None:
+        doc["PublishedDate"] = vuln.published
+        doc["LastModifiedDate"] = vuln.published
     return _json(doc)
 
 

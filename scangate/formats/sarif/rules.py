@@ -9,6 +9,7 @@ The finding's text is untrusted: help text is escaped per channel (`escape.plain
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Callable
 
@@ -92,6 +93,26 @@ WHY = {
     ),
     Kind.LICENSE: "The license's terms may conflict with how this project is distributed.",
 }
+
+
+# The tag of a rule whose vulnerability is in CISA's Known Exploited Vulnerabilities catalog:
+# code scanning filters alerts by tag (`tag:kev`).
+KEV_TAG = "kev"
+
+
+def rule_tags(kind: Kind, severity: Severity, *, kev: bool = False) -> list[str]:
+    """A rule's `properties.tags`: "security" (GitHub's security alerts), the kind, the
+    severity, and `kev` for a known exploited vulnerability."""
+    return ["security", kind.value, severity.value, *([KEV_TAG] if kev else [])]
+
+
+def epss_property_json(epss: float | None) -> str:
+    """`,"epss":0.94441` for a rule's property bag (after its other properties), or "" (a
+    rule without a score is as before issue 11). The probability as the feed gave it, encoded
+    as the JSON encoder writes a float; a value JSON cannot hold (NaN) is left out."""
+    if epss is None or not math.isfinite(epss):
+        return ""
+    return f',"epss":{float.__repr__(epss)}'
 
 
 # Few distinct pairs in a report: every finding of 100,000 asks.

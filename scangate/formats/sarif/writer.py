@@ -2,13 +2,14 @@
 that imports sarif-om. It builds what GitHub needs from a SARIF log to ingest it without a
 warning and keep its alerts stable from run to run.
 
-Here: the log and its runs as sarif-om objects; its rules and results. A result has a
-level from the severity the gate used, `partialFingerprints` from the finding's
-line-independent fingerprint, and a location relative to the repository root with a real
-region: the lock file line of a package, a misconfiguration's cause lines, a secret's lines.
-Image findings are placed at the final FROM of `SarifOptions.dockerfile`, else at
-`image/<repository>` (plus the file's path inside the image for application packages). A
-log over GitHub's 10 MiB gzipped is rendered again with fewer results.
+Here: the log and its runs as sarif-om objects, with placeholders where each run's rules
+and results go (`results` writes those lines). A result has a level from the severity the
+gate used, `partialFingerprints` from the finding's line-independent fingerprint, and a
+location relative to the repository root with a real region: the lock file line of a
+package, a misconfiguration's cause lines, a secret's lines. Image findings are placed at the
+final FROM of `SarifOptions.dockerfile`, else at `image/<repository>` (plus the file's path
+inside the image for application packages). A log over GitHub's 10 MiB gzipped is rendered
+again with fewer results.
 Rules and results, 100,000 of each in a large log, are written one a line from templates in
 sarif-om's property order, each value through the JSON encoder's own string escaper
 (`encoding.json_string`): the encoder's text for the same object without building one (a
@@ -18,22 +19,18 @@ text and time is linear in the number of findings.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import sarif_om as om
 
 from scangate import __version__
-from scangate.findings import Finding, Kind, Severity
-from scangate.formats._common import repository_path
-from scangate.formats.sarif.encoding import GzipSize, array_lines, json_fields, json_string
+from scangate.formats.sarif.encoding import GzipSize, array_lines, json_fields
 from scangate.formats.sarif.limits import (
     MAX_RESULTS_PER_RUN,
     PlannedRun,
@@ -41,29 +38,28 @@ from scangate.formats.sarif.limits import (
     over_result_limit,
     plan,
 )
-from scangate.formats.sarif.locations import DockerfileRef, automation_id, line_of, uri_of
-from scangate.formats.sarif.rules import (
-    LEVELS,
-    PRECISION,
-    WHY,
-    clip_text,
-    help_uri,
-    one_line,
-    rule_help_json,
-    security_severity,
+from scangate.formats.sarif.locations import DockerfileRef, automation_id
+from scangate.formats.sarif.results import (
+    FINGERPRINT_KEY,
+    Rule,
+    RuleKey,
+    result_line,
+    rule_line,
+    rules_of,
 )
-from scangate.gate import Decided, Decision, GateResult
+from scangate.gate import GateResult
+
+# FINGERPRINT_KEY is part of the format, so it is named here too.
+__all__ = ["FINGERPRINT_KEY", "SarifFormat", "SarifOptions"]
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/scangate/"
 TRIVY_INFORMATION_URI = "https://trivy.dev/"
-FINGERPRINT_KEY = "scangate/v1"
 
 # GitHub's limits for one uploaded SARIF file (docs: "SARIF support for code scanning");
-# results per run and runs per file are `limits`'s.
+# results per run and runs per file are `limits`'s, tags per rule `results`'s.
 MAX_LOCATIONS_PER_RESULT = 1_000
-MAX_TAGS_PER_RULE = 20
 MAX_GZIPPED_BYTES = 10 * 1024 * 1024
 
 
@@ -86,21 +82,6 @@ class SarifOptions:
 # Where the rules and results arrays go in the skeleton. The nonce, random for each
 # formatter, keeps a report's text (a Trivy version, an artifact name) from ever passing for one.
 _PLACEHOLDER = '"@@scangate:{nonce}:(rules|results):(\\d+)@@"'
-
-
-@dataclass(slots=True)
-class _Rule:
-    index: int
-    kind: Kind
-    finding: Finding  # the first of the rule's results: its ID spelling names the rule
-    severity: Severity
-    score: str
-    id: str = ""  # set once every rule of the run is known (see `_rule_id`)
-    id_json: str = ""  # `id` encoded, for each of the rule's results
-
-
-# Rules are keyed by kind and case-blind ID.
-_RuleKey = tuple[Kind, str]
 
 
 class SarifFormat:
@@ -221,7 +202,7 @@ class SarifFormat:
 
     def _pieces(self, skeleton: str, runs: list[PlannedRun]) -> Iterator[str]:
         position = 0
-        rules: dict[_RuleKey, _Rule] = {}
+        rules: dict[RuleKey, Rule] = {}
         placeholder = re.compile(_PLACEHOLDER.format(nonce=self._nonce))
         for match in placeholder.finditer(skeleton):
             yield skeleton[position : match.start()]
@@ -230,176 +211,14 @@ class SarifFormat:
             indent = head[: len(head) - len(head.lstrip())]
             run = runs[int(match.group(2))]
             if match.group(1) == "rules":
-                rules = self._rules(run)
-                lines: Iterator[str] = map(_rule_line, rules.values())
+                rules = rules_of(run)
+                lines: Iterator[str] = map(rule_line, rules.values())
             else:
-                lines = (self._result_line(d, run, rules) for d in run.decided)
+                dockerfile = self.options.dockerfile
+                lines = (
+                    result_line(d, run, rules, diff=self._diff, dockerfile=dockerfile)
+                    for d in run.decided
+                )
             yield from array_lines(lines, indent)
             position = match.end()
         yield skeleton[position:]
-
-    # -- rules --
-
-    def _rules(self, run: PlannedRun) -> dict[_RuleKey, _Rule]:
-        """One rule per kind and case-blind id, indexed in first-use order; the most severe
-        finding (results come most severe first) gives its severity, security-severity and
-        the id's spelling.
-
-        Case-blind because `GHSA-abc` and `GHSA-ABC` (reports of two tools or Trivy versions)
-        are one advisory: two rules whose ids differ only in case would be two alerts on
-        GitHub for one thing, and a rule id repeated within a run is a conflict there.
-        """
-        rules: dict[_RuleKey, _Rule] = {}
-        for d in run.decided:
-            f = d.finding
-            key = _rule_key(f)
-            rule = rules.get(key)
-            score = security_severity(f.severity, f.cvss_score)
-            if rule is None:
-                rules[key] = _Rule(len(rules), f.kind, f, f.severity, score)
-            elif f.severity is rule.severity and float(score) > float(rule.score):
-                rule.score = score
-        for (kind, ident), rule in rules.items():
-            rule.id = _rule_id(kind, ident, rule.finding.id, rules)
-            rule.id_json = json_string(rule.id)
-        return rules
-
-    # -- results --
-
-    def _result_line(self, d: Decided, run: PlannedRun, rules: dict[_RuleKey, _Rule]) -> str:
-        f = d.finding
-        rule = rules[f.kind, f.id.upper()]
-        uri, start, end, elsewhere = self._where(f, run)
-        key = (uri, start, end)
-        locations = run.locations.get(key)
-        if locations is None:
-            # Encoded once and shared by every result at this place (a package's line holds
-            # many CVEs). sarif-om's Region order: endLine before startLine.
-            region = f'"startLine":{start}'
-            if end > start:
-                region = f'"endLine":{end},{region}'
-            locations = run.locations[key] = (
-                f'[{{"physicalLocation":{{"artifactLocation":{{"uri":{json_string(uri)}}},'
-                f'"region":{{{region}}}}}}}]'
-            )
-        suppressions = ""
-        if d.decision is Decision.ALLOWED:
-            suppressions = (
-                f',"suppressions":[{{"kind":"external","justification":{json_string(d.reason)}}}]'
-            )
-        fingerprint = f.fingerprint or _fallback_fingerprint(f)
-        # --diff-base: a failing finding is new at head, a pre-existing one unchanged.
-        state = ""
-        if self._diff and d.decision in _BASELINE_STATES:
-            state = f'"baselineState":"{_BASELINE_STATES[d.decision]}",'
-        # sarif-om's Result order, each value through the encoder's escaper.
-        return (
-            f'{{{state}"message":{{"text":{json_string(_message(d, run, elsewhere))}}},'
-            f'"level":"{LEVELS[f.severity]}","locations":{locations},'
-            f'"partialFingerprints":{{"{FINGERPRINT_KEY}":{json_string(fingerprint)}}},'
-            f'"properties":{_decision_properties(d.decision)},'
-            f'"ruleId":{rule.id_json},"ruleIndex":{rule.index}{suppressions}}}'
-        )
-
-    def _where(self, f: Finding, run: PlannedRun) -> tuple[str, int, int, str | None]:
-        """URI, first and last line, and the in-image path when the URI is not that file."""
-        loc = f.location
-        inner = loc.path if loc is not None and loc.path else None
-        if not run.image:
-            path = inner or f.target
-            uri = run.uris.get(path)
-            if uri is None:
-                where = run.file or repository_path(run.scanned, path)
-                uri = run.uris[path] = uri_of(where)
-            if loc is None or (run.file is not None and f.target != run.file_name):
-                return uri, 1, 0, None
-            return uri, line_of(loc.start_line), line_of(loc.end_line), None
-        dockerfile = self.options.dockerfile
-        if dockerfile is not None:
-            return uri_of(dockerfile.uri), max(1, dockerfile.from_line), 0, inner
-        base = f"image/{run.target}"
-        if loc is None or inner is None:
-            return uri_of(base), 1, 0, None
-        return (
-            uri_of(repository_path(base, inner)),
-            line_of(loc.start_line),
-            line_of(loc.end_line),
-            None,
-        )
-
-
-_BASELINE_STATES = {Decision.FAIL: "new", Decision.PRE_EXISTING: "unchanged"}
-
-
-def _rule_line(rule: _Rule) -> str:
-    """The rule as one line of JSON, in sarif-om's ReportingDescriptor order."""
-    f = rule.finding
-    title = clip_text(one_line(f.title or f.id))
-    description = clip_text(f.description.strip())
-    why = description or WHY.get(f.kind, "")
-    url = help_uri(f)
-    why_json = json_string(why) if why else ""
-    help_text, help_markdown = rule_help_json(f, title, why, url, why_json)
-    tags = _tags(f.kind, rule.severity)
-    return (
-        f'{{"id":{rule.id_json},"defaultConfiguration":{{"level":"{LEVELS[rule.severity]}"}},'
-        f'"fullDescription":{{"text":{why_json or json_string(title)}}},'
-        f'"help":{{"text":{help_text},"markdown":{help_markdown}}},'
-        f'"helpUri":{json_string(url)},'
-        f'"properties":{{"tags":{tags},"precision":"{PRECISION[f.kind]}",'
-        f'"security-severity":{json_string(rule.score)}}},'
-        f'"shortDescription":{{"text":{json_string(title)}}}}}'
-    )
-
-
-@cache
-def _tags(kind: Kind, severity: Severity) -> str:
-    tags = ["security", kind.value, severity.value][:MAX_TAGS_PER_RULE]
-    return f"[{','.join(map(json_string, tags))}]"
-
-
-@cache
-def _decision_properties(decision: Decision) -> str:
-    return f'{{"decision":{json_string(decision.value)}}}'
-
-
-def _rule_key(f: Finding) -> _RuleKey:
-    return (f.kind, f.id.upper())
-
-
-def _rule_id(kind: Kind, key: str, spelling: str, rules: dict[_RuleKey, _Rule]) -> str:
-    # The plain id as its first result spells it (CVE-..., GHSA-g98v-hv3f-hcfr, DS-0002,
-    # github-pat, MIT); a license is prefixed only when a finding of another kind has the
-    # same id in the run, which no real id does.
-    if kind is Kind.LICENSE and any((k, key) in rules for k in Kind if k is not kind):
-        return f"license/{spelling}"
-    return spelling
-
-
-def _fallback_fingerprint(f: Finding) -> str:
-    # Findings from `trivy_findings` always carry a fingerprint; one built by hand may not.
-    key = "\x1f".join((f.kind.value, f.id, f.target, f.identity or f.package or ""))
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def _message(d: Decided, run: PlannedRun, inner_path: str | None) -> str:
-    f = d.finding
-    if f.kind is Kind.VULNERABILITY:
-        fix = f"fixed in {f.fixed_version}" if f.fixed_version else "no fixed version yet"
-        text = (
-            f"{f.package or '?'} {f.installed_version or '?'} is affected by {f.id} "
-            f"({f.severity.value}): {fix}"
-        )
-    elif f.kind is Kind.SECRET:
-        # Finding.message for a secret is Trivy's masked Match: the only text of the
-        # matched line that may leave scangate.
-        text = f"{f.title or f.id}: {f.message}" if f.message else (f.title or f.id)
-    else:
-        text = f.message or f.title or f.id
-    if run.image:
-        where = f" in {inner_path}" if inner_path else ""
-        os_name = f" ({run.artifact.os})" if run.artifact.os else ""
-        text = f"{text}{where} [image {run.target}{os_name}]"
-    if d.decision is not Decision.ALLOWED:
-        text = f"{text}\nscangate: {d.decision.value}: {d.reason}"
-    return text
