@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from scangate.remediation.graph import PackageGraph
+    from scangate.vex.document import VexStatement
 
 
 class Severity(StrEnum):
@@ -144,6 +145,33 @@ class KevEntry:
     ransomware: bool  # the catalog's knownRansomwareCampaignUse is "Known"
 
 
+# The VEX statuses that clear a finding (`VexNote.suppresses`).
+VEX_CLEARING = frozenset({"not_affected", "fixed"})
+
+
+@dataclass(frozen=True, slots=True)
+class VexNote:
+    """What a VEX statement (`--vex`, or the VEX Trivy was given for a report) says of a
+    vulnerability finding. Its texts come from the VEX file: untrusted, like a report's."""
+
+    status: str  # not_affected, affected, fixed, under_investigation
+    source: str  # the VEX file, as the user named it (or as the report names it)
+    justification: str = ""
+    impact: str = ""  # the impact statement (not_affected) or action statement (affected)
+    # The statement scangate read it from (`scangate.vex`), and the others that speak of the
+    # same finding (superseded, or in another file): the statements no finding has are listed.
+    statement: VexStatement | None = None
+    others: tuple[VexStatement, ...] = ()
+
+    @property
+    def suppresses(self) -> bool:
+        return self.status in VEX_CLEARING
+
+    def describe(self) -> str:
+        said = ": ".join(t for t in (self.justification, self.impact) if t)
+        return f"VEX {self.source}: {self.status}" + (f": {said}" if said else "")
+
+
 @dataclass(slots=True)
 class Finding:
     """One thing Trivy found, in scangate's terms. Secret text is only ever Trivy's masked form."""
@@ -164,8 +192,10 @@ class Finding:
     location: Location | None = None
     cvss_score: float | None = None
     references: tuple[str, ...] = ()
-    # Set by Trivy itself (an ignore file or VEX it was given); scangate reports these as allowed.
+    # Set by Trivy itself (an ignore file it was given); scangate reports these as allowed.
     suppressed_by_trivy: str | None = None
+    # A VEX statement about this vulnerability (the policy's `vex` decides what it does).
+    vex: VexNote | None = None
     # Material for the fingerprint that does not move with line numbers (see `assign_fingerprints`).
     identity: str = ""
     fingerprint: str = field(default="")

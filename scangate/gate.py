@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 from scangate.findings import Finding, Kind, ScanRun, Severity, match_key
 from scangate.gate_inline import inline_refusal
 from scangate.gate_risk import Risk
-from scangate.policy import AllowEntry, Policy
+from scangate.policy import AllowEntry, Policy, VexMode
 
 if TYPE_CHECKING:  # the baseline module is imported only by runs given a baseline
     from scangate.baseline import Baseline, BaselineEntry, Key
@@ -165,7 +166,7 @@ def evaluate(
         policy=policy,
         today=today,
         runs=results,
-        allowlist=_allowlist(policy, today, matched),
+        allowlist=_allowlist(policy, today, matched, results),
         summary=summary,
         baseline=baseline,
         baseline_fixed=[e for e in baseline.entries if e.key not in seen] if baseline else [],
@@ -236,7 +237,11 @@ def _decide(
     by_key: dict[str, list[AllowEntry]],
     matched: Counter[int],
     risk: Risk | None = None,
+    *,
+    vex_done: bool = False,
 ) -> Decided:
+    if finding.vex is not None and not vex_done:
+        return _with_vex(finding, policy, today, by_key, matched, risk)
     expired: AllowEntry | None = None
     for entry in by_key.get(match_key(finding.id), ()) if by_key else ():
         if not entry.matches_scope(finding):
@@ -306,6 +311,30 @@ def _decide(
     return Decided(finding, Decision.FAIL, failing)
 
 
+def _with_vex(
+    finding: Finding,
+    policy: Policy,
+    today: date,
+    by_key: dict[str, list[AllowEntry]],
+    matched: Counter[int],
+    risk: Risk | None,
+) -> Decided:
+    """A finding a VEX statement speaks of. A policy allow entry for it still applies first;
+    then, with `vex: honor`, a not_affected or fixed statement allows it: the statement is
+    the reason, it has no expiry, and the allow-rules are for allow entries, not for VEX.
+    Otherwise (`vex: report`, or an affected / under_investigation statement) the finding is
+    decided as if the statement were not there, and the statement is shown beside it."""
+    note = finding.vex
+    assert note is not None
+    decided = _decide(finding, policy, today, by_key, matched, risk, vex_done=True)
+    if decided.entry is not None and decided.decision is Decision.ALLOWED:
+        return decided
+    if note.suppresses and policy.vex is VexMode.HONOR:
+        return Decided(finding, Decision.ALLOWED, note.describe())
+    shown = f"{note.describe()} (vex: report)" if note.suppresses else note.describe()
+    return replace(decided, reason=f"{decided.reason}; {shown}")
+
+
 @functools.cache
 def _threshold_reasons(
     kind: Kind, severity: Severity, threshold: Severity | None
@@ -319,7 +348,9 @@ def _threshold_reasons(
     return None, f"{severity.value} {kind.value} at or above fail-on {threshold.value}"
 
 
-def _allowlist(policy: Policy, today: date, matched: Counter[int]) -> AllowlistReport:
+def _allowlist(
+    policy: Policy, today: date, matched: Counter[int], results: Sequence[RunResult] = ()
+) -> AllowlistReport:
     report = AllowlistReport()
     for entry in policy.allow:
         days_left = (entry.expires - today).days if entry.expires else None
@@ -330,6 +361,19 @@ def _allowlist(policy: Policy, today: date, matched: Counter[int]) -> AllowlistR
             report.expiring.append(status)
         if not status.matched:
             report.unused.append(status)
+    if policy.vex_statements:
+        # The --vex statements no finding was attributed to are listed with the unused
+        # entries (`scangate.vex.match`).
+        used = {
+            id(statement)
+            for run in results
+            for d in run.decided
+            if d.finding.vex is not None
+            for statement in (d.finding.vex.statement, *d.finding.vex.others)
+        }
+        report.unused += [
+            EntryStatus(s.entry(), 0, None) for s in policy.vex_statements if id(s) not in used
+        ]
     return report
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -156,14 +156,24 @@ class GitHubClient:
         data, _ = self._call("PATCH", url, payload={"body": body})
         return _parse(_COMMENT, data, "the edited comment")
 
+    def post_json(self, path: str, body: bytes, hints: Mapping[int, str]) -> Any:
+        """POST the JSON `body` to the repository's `path` (`/dependency-graph/snapshots`);
+        the answer's JSON. `hints` say what a 4xx status means for this call."""
+        url = f"{self.api_url}{self.repository.path}{path}"
+        data, _ = self._call("POST", url, body=body, hints=hints)
+        return data
+
     # --- transport -----------------------------------------------------------------------
 
-    def _headers(self) -> dict[str, str]:
-        return {
+    def _headers(self, *, json_body: bool = False) -> dict[str, str]:
+        headers = {
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": API_VERSION,
             "User-Agent": f"scangate/{__version__}",
         }
+        if json_body:  # a body given as bytes (requests sets it for `json=` itself)
+            headers["Content-Type"] = "application/json"
+        return headers
 
     def _checked_next(self, url: str | None) -> str | None:
         if url is None:
@@ -187,6 +197,8 @@ class GitHubClient:
         *,
         params: dict[str, Any] | None = None,
         payload: dict[str, str] | None = None,
+        body: bytes | None = None,
+        hints: Mapping[int, str] = _HINTS,
     ) -> tuple[Any, str | None]:
         """The JSON of a 2xx answer and its rel="next" link, after retries."""
         import requests
@@ -204,7 +216,8 @@ class GitHubClient:
                         url,
                         params=params,
                         json=payload,
-                        headers=self._headers(),
+                        data=body,
+                        headers=self._headers(json_body=body is not None),
                         auth=_Bearer(self.token),
                         timeout=TIMEOUT,
                         stream=True,
@@ -224,7 +237,7 @@ class GitHubClient:
                     if 200 <= response.status_code < 300:
                         data = _json(_read(response, MAX_RESPONSE_BYTES, what), what)
                         return data, response.links.get("next", {}).get("url")
-                    error = self._error(response, what, attempt)
+                    error = self._error(response, what, attempt, hints)
                 if error.retry_after is None or last or waited + error.retry_after > self.max_wait:
                     raise error.final(last, self.max_wait)
                 self.sleep(error.retry_after)
@@ -234,7 +247,9 @@ class GitHubClient:
                 http.close()
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _error(self, response: requests.Response, what: str, attempt: int) -> _Failure:
+    def _error(
+        self, response: requests.Response, what: str, attempt: int, hints: Mapping[int, str]
+    ) -> _Failure:
         status = response.status_code
         headers = response.headers
         try:
@@ -256,7 +271,7 @@ class GitHubClient:
         if status >= 500:
             wait = retry_after if retry_after is not None else _backoff(attempt)
             return _Failure("server", detail, status, wait)
-        hint = _HINTS.get(status)
+        hint = hints.get(status)
         kind = _KINDS.get(status, "rejected")
         return _Failure(kind, f"{detail}" + (f": {hint}" if hint else ""), status, None)
 

@@ -45,6 +45,9 @@ from scangate.inline_comments import (
 _TERRAFORM = (".tf", ".tf.json", ".tofu", ".tofu.json", ".tfvars", ".tfvars.json")
 _NOT_WALKED = frozenset({".git"})  # Trivy never reads .git (walker AppDirs)
 _MAX_COPY = 16 << 20  # files beside a marked file copied into the shadow tree, at most
+# A marked file is read whole, decoded and neutralised in memory (a few copies of it): past
+# this, fail closed rather than risk the runner's memory. Marked files are always copied.
+MAX_MARKED = 64 << 20
 
 
 # --- finding the comments --------------------------------------------------------------------
@@ -120,6 +123,8 @@ def build_shadow(root: Path, tree: Tree, work: Path) -> tuple[Path, list[Rule]]:
     around a marked file inside one. Module sources that leave the tree (`../modules/x`)
     reach the real directories through symlinks placed around the copy (`_ancestors`).
     """
+    for rel in tree.marked:
+        _check_size(root, rel)
     marked = {rel: _read(root / rel) for rel in tree.marked}
     rules = [
         rule
@@ -139,6 +144,9 @@ def build_shadow(root: Path, tree: Tree, work: Path) -> tuple[Path, list[Rule]]:
         copy.update(tree.terraform)
         depth = max((_escapes(rel, _read(root / rel)) for rel in tree.terraform), default=0)
     charts = {d for d in dirs if d in tree.charts}
+    # The marked files whatever their size: the shadow must hold every file whose comments
+    # were neutralised, or its findings there look suppressed (`_check_shadow`).
+    copy.update(marked)
     for rel, entry in _files(root):
         near = rel.rpartition("/")[0] in dirs or any(_under(rel, c) for c in charts)
         if near and _size(entry) <= _MAX_COPY:  # a large neighbour is no IaC file
@@ -225,6 +233,19 @@ def _ancestors(root: Path, shadow: Path, depth: int) -> Path:
                 (here / name).symlink_to(ancestor / name)
         here = here / child
     return here
+
+
+def _check_size(root: Path, rel: str) -> None:
+    try:
+        size = (root / rel).stat(follow_symlinks=False).st_size
+    except OSError:
+        return  # unreadable: Trivy could not read it either
+    if size > MAX_MARKED:
+        raise ScannerError(
+            f"inline ignores: {rel} holds a trivy:ignore comment and is larger than "
+            f"{MAX_MARKED >> 20} MiB, scangate's limit for a file whose inline ignores it "
+            "checks; split the file, or remove the comment (or skip the file with --skip-files)"
+        )
 
 
 def _size(entry: os.DirEntry[str]) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from scangate._yaml import cut
 from scangate.allow import AllowEntry
@@ -33,9 +33,13 @@ from scangate.policy_file import (
     LicensesValues,
     LicenseUnknown,
     PolicyValues,
+    VexMode,
     read_spec,
 )
 from scangate.safe_read import is_inside
+
+if TYPE_CHECKING:
+    from scangate.vex.document import VexStatement
 
 # Allow entries, ignore files and the policy file's own names live in their own modules;
 # these names stay importable here.
@@ -48,6 +52,7 @@ __all__ = [
     "KevMode",
     "LicenseRules",
     "Policy",
+    "VexMode",
     "builtin_policy_dir",
     "check_allow_rules",
     "find_ignore_files",
@@ -86,6 +91,12 @@ class Policy:
     grace_days: dict[Severity, int] = field(default_factory=dict)
     unfixed_max_days: dict[Severity, int] = field(default_factory=dict)
     licenses: LicenseRules | None = None  # None: Trivy's license categories and fail-on only
+    vex: VexMode = VexMode.HONOR
+    # The OpenVEX statements of the --vex files (`scangate.vex`): the gate lists unused ones.
+    vex_statements: tuple[VexStatement, ...] = ()
+
+    def with_vex(self, statements: tuple[VexStatement, ...]) -> Policy:
+        return replace(self, vex_statements=self.vex_statements + statements)
 
     def with_allow(self, entries: list[AllowEntry], source: str) -> Policy:
         return replace(self, allow=self.allow + tuple(entries), sources=(*self.sources, source))
@@ -112,6 +123,7 @@ class Policy:
             "kev": self.kev.value,
             "epss": {"fail-at": self.epss_fail_at},
             "licenses": self.licenses.to_dict() if self.licenses else None,
+            "vex": self.vex.value,
             "allow": [
                 {
                     "id": e.id,
@@ -262,6 +274,7 @@ def _merge(parent: Policy, spec: PolicyValues, label: str) -> Policy:
     inline_ignores = spec.get("inline-ignores")
     trivy_rules = spec.get("trivy-secret-allow-rules")
     kev = spec.get("kev")
+    vex = spec.get("vex")
     epss = spec.get("epss") or EpssValues()
     return Policy(
         name=label,
@@ -283,6 +296,7 @@ def _merge(parent: Policy, spec: PolicyValues, label: str) -> Policy:
         grace_days=_merge_days(parent.grace_days, spec.get("grace-days")),
         unfixed_max_days=_merge_days(parent.unfixed_max_days, spec.get("unfixed-max-days")),
         licenses=_merge_licenses(parent.licenses, spec.get("licenses")),
+        vex=parent.vex if vex is None else VexMode(vex),
     )
 
 

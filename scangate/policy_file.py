@@ -47,6 +47,16 @@ class KevMode(StrEnum):
     OFF = "off"  # the KEV feed is not read
 
 
+class VexMode(StrEnum):
+    """The policy's `vex`: what a VEX statement (`--vex`) that a finding is not_affected or
+    fixed does. `honor`: the finding is allowed, the statement its reason (no expiry, and the
+    allow-rules do not apply); `report`: the statement is shown, the finding decided as if
+    it were not there."""
+
+    HONOR = "honor"
+    REPORT = "report"
+
+
 class LicenseUnknown(StrEnum):
     """The policy's `licenses.unknown`: what a license that is no SPDX identifier does."""
 
@@ -107,6 +117,7 @@ PolicyValues = TypedDict(
         "kev": str | None,  # a `KevMode` value
         "epss": EpssValues | None,
         "licenses": LicensesValues | None,
+        "vex": str | None,  # a `VexMode` value
     },
     total=False,
 )

@@ -27,7 +27,14 @@ from pydantic import (
 from scangate._yaml import cut, quote
 from scangate.errors import PolicyError
 from scangate.findings import Severity
-from scangate.policy_file import NONE, InlineIgnores, KevMode, LicenseUnknown, PolicyValues
+from scangate.policy_file import (
+    NONE,
+    InlineIgnores,
+    KevMode,
+    LicenseUnknown,
+    PolicyValues,
+    VexMode,
+)
 
 
 def _threshold(value: object) -> object:
@@ -131,6 +138,7 @@ def _spdx_list(value: object, key: str) -> list[str]:
 GraceDays = Annotated[int | dict[str, int], PlainValidator(_grace_days)]
 UnfixedMaxDays = Annotated[dict[str, int | None], PlainValidator(_unfixed_max_days)]
 Kev = Annotated[KevMode, PlainValidator(lambda v: _choice(v, KevMode))]
+Vex = Annotated[VexMode, PlainValidator(lambda v: _choice(v, VexMode, "vex"))]
 Unknown = Annotated[LicenseUnknown, PlainValidator(lambda v: _choice(v, LicenseUnknown, "unknown"))]
 Probability = Annotated[float | None, PlainValidator(_probability)]
 DenyList = Annotated[list[str], PlainValidator(lambda v: _spdx_list(v, "deny"))]
@@ -201,6 +209,7 @@ class PolicySpec(_Strict):
     kev: Kev | None = None
     epss: EpssSpec | None = None
     licenses: LicensesSpec | None = None
+    vex: Vex | None = None
 
 
 _KEYS: dict[str, type[BaseModel]] = {

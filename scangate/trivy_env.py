@@ -1,5 +1,5 @@
-"""The environment Trivy runs with: everything but `TRIVY_*`, and only the `TRIVY_*`
-variables on an allowlist.
+"""The environment Trivy runs with: everything but `TRIVY_*` and scangate's own
+`SCANGATE_*`, and only the `TRIVY_*` variables on an allowlist.
 
 Trivy reads every flag from `TRIVY_<FLAG>` too (`pkg/flag/options.go` binds
 `TRIVY_` + the flag name), so a variable in a user's shell, a CI job or a dotenv file could
@@ -45,9 +45,10 @@ ALLOWED_TRIVY_ENV = frozenset(
 
 
 def trivy_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """`environ` without the `TRIVY_*` variables that are not on the allowlist."""
+    """`environ` without the `TRIVY_*` variables that are not on the allowlist, and without
+    scangate's own settings (Trivy has no use for them: feed paths, tokens of mirrors)."""
     return {
         key: value
         for key, value in environ.items()
-        if not key.upper().startswith("TRIVY_") or key in ALLOWED_TRIVY_ENV
+        if not key.upper().startswith(("TRIVY_", "SCANGATE_")) or key in ALLOWED_TRIVY_ENV
     }

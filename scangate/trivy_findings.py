@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from scangate.findings import (
+    VEX_CLEARING,
     Artifact,
     Finding,
     Kind,
@@ -17,6 +18,7 @@ from scangate.findings import (
     ScanRun,
     SecretSite,
     Severity,
+    VexNote,
     assign_fingerprints,
     canonical_id,
 )
@@ -265,6 +267,14 @@ def _modified(result: Result, modified: ModifiedFinding) -> Finding | None:
         finding = _convert_one(result, kind, modified.finding)
     except ValidationError:
         return None
+    status = (modified.status or "").lower()
+    if kind is Kind.VULNERABILITY and status in VEX_CLEARING:
+        # A VEX statement's (an ignore file's are "ignored"): kept apart, so the policy's
+        # `vex` decides it and the allow-rules (require-expiry) do not.
+        finding.vex = VexNote(
+            status, modified.source or "VEX", justification=modified.statement or ""
+        )
+        return finding
     why = modified.statement or modified.status or "suppressed"
     finding.suppressed_by_trivy = f"{why} ({modified.source})" if modified.source else why
     return finding

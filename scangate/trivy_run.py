@@ -18,21 +18,28 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scangate import _subprocess, secret_values, trivy_secrets
 from scangate.errors import ScannerError, TrivyRunError, UsageError
 from scangate.findings import ScanRun
 from scangate.trivy_db import (
-    DB_DOWNLOAD_FAILED,
     DEFAULT_DB_REPOSITORIES,
+    JAVA_DB,
+    VULN_DB,
     CachedDB,
     cached_db,
     check_db_age,
     mirrors,
+    no_cached_db,
 )
 from scangate.trivy_env import trivy_env
 from scangate.trivy_findings import to_scan_run
 from scangate.trivy_report import parse_report
+
+if TYPE_CHECKING:
+    from scangate.vex.document import VexFile
+from scangate.trivy_targets import name_os_results
 
 # Re-exported: callers and tests import these from here.
 __all__ = [
@@ -51,6 +58,7 @@ SCANNERS = ("vuln", "misconfig", "secret", "license")
 DEFAULT_SCANNERS = ("vuln", "misconfig", "secret")
 # `--security-checks` (Trivy < 0.37) called the misconfiguration scanner "config".
 _SCANNER_ALIASES = {"config": "misconfig", "vulnerability": "vuln", "secrets": "secret"}
+_SUBCOMMANDS = ("fs", "image", "rootfs", "sbom")
 
 # Seconds past --timeout before scangate stops a Trivy that ignored its own time limit.
 _BACKSTOP_GRACE_MIN = 2.0
@@ -59,9 +67,10 @@ _BACKSTOP_GRACE_MAX = 30.0
 
 @dataclass(frozen=True)
 class Target:
-    """One thing to scan: a directory, an image reference, or an image archive/OCI layout."""
+    """One thing to scan: a directory, an image reference, an image archive/OCI layout, an
+    unpacked root filesystem or an SBOM file."""
 
-    kind: str  # "fs" | "image"
+    kind: str  # "fs" | "image" | "rootfs" | "sbom": Trivy's subcommand
     ref: str  # what Trivy is given: an absolute path for fs and archives (it runs elsewhere)
     archive: bool = False
     name: str = ""  # what the user typed, shown in every output
@@ -83,6 +92,7 @@ class ScanOptions:
     skip_files: tuple[str, ...] = ()
     timeout: float = 600.0
     db_repositories: tuple[str, ...] = ()
+    java_db_repositories: tuple[str, ...] = ()
     server: str | None = None
     insecure: bool = False
     offline: bool = False
@@ -93,6 +103,8 @@ class ScanOptions:
     # Use the cached DBs and checks bundle as they are (`--diff-base`'s base scan: the head
     # scan just updated them, and both sides must be judged by the same advisories).
     pinned_db: bool = False
+    # --vex: the validated VEX files; Trivy gets copies of the bytes scangate checked.
+    vex_files: tuple[VexFile, ...] = ()
 
 
 @dataclass
@@ -131,8 +143,11 @@ def build_argv(
     *,
     use_cached_db: bool,
     secret_config: Path | None = None,
+    vex: tuple[Path, ...] = (),
 ) -> list[str]:
-    argv = [str(trivy), "image" if target.kind == "image" else "fs"]
+    argv = [str(trivy), target.kind if target.kind in _SUBCOMMANDS else "fs"]
+    # `trivy sbom` has no misconfig or secret scanner, and refuses their flags.
+    checks = target.kind != "sbom"
     argv += ["--format", "json", "--output", str(output), "--list-all-pkgs"]
     argv += ["--scanners", ",".join(options.scanners)]
     # Whole seconds, rounded up: `int(0.5)` would hand Trivy `--timeout 0s`.
@@ -140,9 +155,11 @@ def build_argv(
     argv += ["--cache-dir", str(options.cache_dir), "--timeout", timeout]
     for repo in options.db_repositories:
         argv += ["--db-repository", repo]
-    for skip in options.skip_dirs:
+    for repo in options.java_db_repositories:
+        argv += ["--java-db-repository", repo]
+    for skip in options.skip_dirs if checks else ():
         argv += ["--skip-dirs", skip]
-    for skip in options.skip_files:
+    for skip in options.skip_files if checks else ():
         argv += ["--skip-files", skip]
     if options.server:
         argv += ["--server", options.server]
@@ -151,11 +168,17 @@ def build_argv(
     if options.offline or use_cached_db or options.pinned_db:
         argv += ["--skip-db-update", "--skip-java-db-update"]
     if options.offline:
-        argv += ["--offline-scan", "--skip-check-update", "--skip-version-check"]
-    elif options.pinned_db:
+        skip_checks = ["--skip-check-update"] if checks else []
+        argv += ["--offline-scan", *skip_checks, "--skip-version-check"]
+    elif options.pinned_db and checks:
         argv += ["--skip-check-update"]
-    if secret_config is not None:
+    if secret_config is not None and checks:
         argv += ["--secret-config", str(secret_config)]
+    for path in vex:
+        argv += ["--vex", str(path)]
+    if vex:
+        # What the VEX suppressed comes back in ExperimentalModifiedFindings, to be gated.
+        argv.append("--show-suppressed")
     # `--input=PATH` and `-- REF`: a target that starts with `-` is never read as an option
     # (`--config=evil.yaml` would reconfigure the scan). The CLI refuses such targets too.
     if target.archive:
@@ -201,25 +224,38 @@ def scan(
         workdir.mkdir()
         output = workdir / "report.json"
         env = trivy_env(environ)
-        argv = build_argv(trivy, target, options, output, use_cached_db=False, secret_config=config)
+        vex = _vex_copies(Path(work), options.vex_files)
+        argv = build_argv(
+            trivy, target, options, output, use_cached_db=False, secret_config=config,
+            vex=tuple(vex),
+        )  # fmt: skip
         completed = _run(argv, options, env, workdir, heartbeat)
-        db_failed = completed.returncode != 0 and DB_DOWNLOAD_FAILED.search(completed.stderr)
-        if db_failed and needs_db and not options.offline:
-            tried = mirrors(completed.stderr, options.db_repositories)
-            if db is None:
-                raise TrivyRunError(
-                    f"trivy could not download the vulnerability DB (tried {tried}) and "
-                    f"there is no cached DB in {options.cache_dir / 'db'}: set "
-                    "--db-repository to a reachable mirror, copy a DB there and use "
-                    "--offline, or scan with --scanners misconfig,secret",
-                    argv,
-                    completed.returncode,
-                    _subprocess.stderr_tail(completed.stderr, 5),
+        # The Java DB (fetched by the client even in server mode) falls back like the DB.
+        dbs = ((VULN_DB, needs_db), (JAVA_DB, "vuln" in options.scanners))
+        failed = [
+            kind
+            for kind, wanted in dbs
+            if wanted and completed.returncode != 0 and kind.failed.search(completed.stderr)
+        ]
+        if failed and not options.offline:
+            for kind in failed:
+                repos = options.db_repositories if kind is VULN_DB else options.java_db_repositories
+                tried = mirrors(completed.stderr, repos, kind)
+                cached = db if kind is VULN_DB else cached_db(options.cache_dir, kind)
+                if cached is None:
+                    raise TrivyRunError(
+                        no_cached_db(kind, tried, options.cache_dir),
+                        argv,
+                        completed.returncode,
+                        _subprocess.stderr_tail(completed.stderr, 5),
+                    )
+                check_db_age(
+                    cached, options.max_db_age, now, warnings, download_failed=tried, kind=kind
                 )
-            check_db_age(db, options.max_db_age, now, warnings, download_failed=tried)
             argv = build_argv(
-                trivy, target, options, output, use_cached_db=True, secret_config=config
-            )
+                trivy, target, options, output, use_cached_db=True, secret_config=config,
+                vex=tuple(vex),
+            )  # fmt: skip
             completed = _run(argv, options, env, workdir, heartbeat)
         _check_completed(completed, target)
         raw = _read_output(output, completed, target)
@@ -231,8 +267,15 @@ def scan(
             duration += seconds
     report = parse_report(raw, f"trivy {target.label} output")
     run = to_scan_run(report)
+    if options.vex_files:
+        from scangate.vex.match import attribute
+
+        attribute(run, options.vex_files, {str(path): label for path, label in vex.items()})
+    if target.kind in ("rootfs", "sbom"):
+        name_os_results(run, target.ref, target.display)
     # Secrets are fingerprinted by their value, read back from what Trivy just scanned.
-    secret_values.fill(run, target.ref, image=target.kind == "image", archive=target.archive)
+    if target.kind != "sbom":
+        secret_values.fill(run, target.ref, image=target.kind == "image", archive=target.archive)
     run.artifact = replace(run.artifact, name=target.display)
     if run.artifact.eosl:
         warnings.append(
@@ -240,6 +283,21 @@ def scan(
             "it gets no more security fixes, so findings may be missing"
         )
     return ScanOutcome(target, run, raw, duration, warnings)
+
+
+def _vex_copies(work: Path, files: tuple[VexFile, ...]) -> dict[Path, str]:
+    """The VEX files as Trivy reads them: copies of the validated bytes (the originals may
+    change after validation), by path, with the name the user gave each."""
+    if not files:
+        return {}
+    folder = work / "vex"
+    folder.mkdir()
+    copies = {}
+    for n, vex_file in enumerate(files, start=1):
+        path = folder / f"{n:02d}.json"
+        path.write_bytes(vex_file.data)
+        copies[path] = vex_file.label
+    return copies
 
 
 def _offset(

@@ -1022,6 +1022,81 @@ def test_pull_request_gates_only_what_it_adds(
     assert run.step("Apply the verdict").returncode == 1
 
 
+def new_job(base: Path, installed: Installed, origin: Path) -> tuple[Path, Path]:
+    """Another job's workspace (a fresh clone of depth 1, as actions/checkout leaves it) and
+    RUNNER_TEMP (its own cache dir; the session's scangate venv)."""
+    base.mkdir()
+    workspace = base / "workspace"
+    git_in(base, "clone", "-q", "--depth=1", origin.as_uri(), str(workspace))
+    runner_temp = base / "runner-temp"
+    runner_temp.mkdir()
+    (runner_temp / "scangate-venv").symlink_to(installed.venv, target_is_directory=True)
+    return workspace, runner_temp
+
+
+def test_the_base_scan_is_cached_between_jobs(
+    run_action: RunAction,
+    workspace: Path,
+    runner_temp: Path,
+    installed: Installed,
+    fake_github_token: str,
+) -> None:
+    pr = write_pull_request(workspace, fake_github_token)
+    job_env = {**OFFLINE_JOB_ENV, **pull_request_event(workspace.parent / "event.json", pr.base)}
+    scanned_base = f"at {pr.base[:12]} finished in"  # the base scan's progress line
+    inputs = {**MISCONFIG_SECRET, "pr-comment": "off"}
+    first = run_action(job_env, **{k.replace("-", "_"): v for k, v in inputs.items()})
+    assert first.outputs["verdict"] == "fail" and first.outputs["new"] == "1", first.log
+    assert scanned_base in first.step("Run scangate").stderr
+    resolve = first.step("Resolve the pull request")
+    assert resolve.outputs["diff-base-commit"] == pr.base
+    scan_id = resolve.outputs["diff-base-scan"]
+    assert re.fullmatch(r"[0-9a-f]{16}", scan_id)
+    cache = first.step("Cache the diff-base scans")
+    assert cache.ran
+    saved = runner_temp / "scangate-cache" / "diff-base"
+    assert cache.with_["path"] == str(saved)
+    prefix = f"scangate-diffbase-Linux-{pr.base}-"
+    assert re.fullmatch(re.escape(f"{prefix}{scan_id}-") + r"\d{4}-\d\d-\d\d", cache.with_["key"])
+    assert cache.with_["restore-keys"].splitlines() == [
+        f"{prefix}{scan_id}-",
+        prefix,
+        "scangate-diffbase-Linux-",
+    ]
+    (entry,) = saved.glob("*.json")  # what actions/cache saves after the job
+
+    def job(name: str, restored: Callable[[Path], None]) -> ActionRun:
+        ws, temp = new_job(workspace.parent / name, installed, pr.origin)
+        folder = temp / "scangate-cache" / "diff-base"
+        folder.mkdir(parents=True)
+        restored(folder)  # what actions/cache restores into the path
+        run = ActionRunner().run(inputs, workspace=ws, runner_temp=temp, job_env=job_env)
+        result = json.loads(Path(run.outputs["json-file"]).read_text())
+        decisions = {f["id"]: f["decision"] for f in result["findings"]}
+        # The same verdict as the first job, whatever the cache held.
+        assert decisions["DS-0002"] == "pre-existing" and decisions["github-pat"] == "fail"
+        assert (run.outputs["verdict"], run.outputs["new"]) == ("fail", "1"), run.log
+        step = run.step("Cache the diff-base scans")
+        assert step.with_["key"] == cache.with_["key"]  # another job, the same entry
+        return run
+
+    # Another job of the pull request: the restored entry serves, the base is not scanned.
+    second = job("second", lambda folder: shutil.copy2(entry, folder / entry.name))
+    assert scanned_base not in second.step("Run scangate").stderr
+
+    # Nothing restored is trusted beyond what scangate checks: an entry under another key,
+    # one through a symbolic link, one cut short: each ignored, the base scanned again.
+    data = json.loads(entry.read_text())
+    tampered: list[Callable[[Path], None]] = [
+        lambda f: (f / entry.name).write_text(json.dumps({**data, "key": "0" * 64})),
+        lambda f: (f / entry.name).symlink_to(entry),
+        lambda f: (f / entry.name).write_bytes(entry.read_bytes()[:-2]),
+    ]
+    for number, restore in enumerate(tampered):
+        run = job(f"tampered-{number}", restore)
+        assert scanned_base in run.step("Run scangate").stderr, run.log
+
+
 def test_fork_pull_request_skips_the_upload_and_the_comment_and_still_gates(
     run_action: RunAction, workspace: Path, fake_github_token: str, api: FakeGitHub
 ) -> None:

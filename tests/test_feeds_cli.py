@@ -318,11 +318,14 @@ def test_the_pre_push_hook_reads_the_cached_feed_and_never_downloads(tmp_path: P
     with feeds.serve() as server:
         server.routes = {KEV_PATH: kev_feed()}
         clone.env["SCANGATE_KEV_URL"] = server.url + KEV_PATH
-        # No cached copy: the hook warns (the policy `pre-push` only shows KEV) and goes on.
+        # No cached copy: the policy `pre-push` only shows KEV, which a hook can never get
+        # by itself, so it says nothing of it (not on every push) and goes on.
         push = clone.push("origin", "main")
         assert push.returncode == 1, push.stderr
-        assert "KEV feed: hooks never download and no cached copy in" in push.stderr
-        assert "a `scangate scan fs` run caches it, or give --kev-file PATH" in push.stderr
+        assert "KEV" not in push.stderr and "warning" not in push.stderr, push.stderr
+        found = json.loads(push.stdout)["findings"]
+        assert trivydb.URLLIB3_CRITICAL_CVE in {f["id"] for f in found}
+        assert all(f["kev"] is None for f in found)
         # Today's copy in the cache: read, still no request.
         copy = cache / "feeds" / "kev" / f"{feeds.today().isoformat()}.json"
         copy.parent.mkdir(parents=True)
@@ -332,6 +335,38 @@ def test_the_pre_push_hook_reads_the_cached_feed_and_never_downloads(tmp_path: P
         assert server.hits == []
     found = json.loads(push.stdout)["findings"]
     assert {f["id"] for f in found if f["kev"]} == {trivydb.URLLIB3_CRITICAL_CVE}
+
+
+def test_a_hook_policy_that_fails_on_kev_still_needs_the_feed(tmp_path: Path) -> None:
+    # kev: fail decides with the feed: a hook without a cached copy stops (exit 3), never a
+    # pass, and says how to get one.
+    env = gitrepo.git_env(tmp_path, {"SCANGATE_FORMAT": "json"})
+    for name in scanning.FEED_FILE_VARS:
+        env.pop(name, None)
+    cache = scanning.write_db(Path(env["SCANGATE_CACHE_DIR"]))
+    clone = gitrepo.hooked_clone(tmp_path, env)
+    clone.commit("initial", {".scangate.yaml": "version: 1\nextends: pre-push\nkev: fail\n"})
+    assert clone.push("--no-verify", "origin", "main").returncode == 0
+    clone.commit("deps", {"requirements.txt": "urllib3==1.22\n"})
+    with feeds.serve() as server:
+        clone.env["SCANGATE_KEV_URL"] = server.url + KEV_PATH
+        push = clone.push("origin", "main")
+        assert server.hits == []
+    assert push.returncode != 0
+    assert "KEV feed: hooks never download and no cached copy in" in push.stderr
+    assert "(the policy's kev: fail needs this feed)" in push.stderr
+    assert "scangate: error: KEV feed" in push.stderr and push.stdout == "", push.stderr
+    assert not (cache / "feeds" / "kev").exists()
+    head = clone.git("rev-parse", "HEAD").strip()
+    pushed = clone.remote_refs()["refs/heads/main"]
+    assert pushed != head  # the push was refused
+    # git hides the hook's status: the hook command on the same ref line exits 3.
+    line = f"refs/heads/main {head} refs/heads/main {pushed}\n"
+    hook = gitrepo.run_scangate(
+        ["hook", "pre-push", "origin", str(clone.remote)], cwd=clone.path, env=clone.env, input=line
+    )
+    assert hook.returncode == 3, hook.stderr
+    assert "(the policy's kev: fail needs this feed)" in hook.stderr
 
 
 def test_a_diff_base_run_marks_the_heads_findings(tmp_path: Path) -> None:

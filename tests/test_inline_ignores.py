@@ -262,6 +262,50 @@ def test_a_comment_in_a_file_that_looks_binary_is_found(tmp_path: Path) -> None:
     assert docker["reason"] == "inline ignore comment Dockerfile:5: # trivy:ignore:DS-0002"
 
 
+def test_a_marked_file_past_the_neighbour_copy_limit_is_still_checked(tmp_path: Path) -> None:
+    # A Dockerfile padded past 16 MiB (the cap for unmarked neighbours copied into the
+    # shadow) is copied all the same: its hidden DS-0002 comes back, allowed by its comment,
+    # instead of a shadow without the file (exit 3, "please report this as a scangate bug").
+    tree = tmp_path / "repo"
+    tree.mkdir()
+    padding = b"# " + b"x" * 98 + b"\n"
+    with (tree / "Dockerfile").open("wb") as out:
+        out.write(DOCKERFILE.format(exp="").encode())
+        for _ in range((17 << 20) // len(padding)):
+            out.write(padding)
+    assert (tree / "Dockerfile").stat().st_size > 16 << 20
+    code, _, stderr, result = scan(tmp_path, tree)
+    assert code == 0, stderr
+    docker = one(result, "DS-0002", "Dockerfile")
+    assert docker["decision"] == "allowed"
+    assert docker["reason"] == "inline ignore comment Dockerfile:4: # trivy:ignore:DS-0002"
+    assert "scangate bug" not in stderr
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_marked_file_past_the_limit_fails_closed_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past MAX_MARKED (64 MiB; lowered here to keep the test small) the file is not read
+    # into memory: one line naming the file and the limit, and no shadow scan.
+    monkeypatch.setattr(inline_ignores, "MAX_MARKED", 1 << 20)
+    tree = write(tmp_path / "repo", {"docker/Dockerfile": DOCKERFILE.format(exp="")})
+    with (tree / "docker" / "Dockerfile").open("ab") as out:
+        out.write(b"#" * (2 << 20) + b"\n")
+    run = ScanRun(Artifact(".", "filesystem"), [])
+
+    def no_scan(root: Path) -> ScanRun:
+        raise AssertionError("no shadow scan past the limit")
+
+    with pytest.raises(ScannerError) as raised:
+        inline_ignores.apply(run, tree, no_scan, tmp_path / "work")
+    assert raised.value.message == (
+        "inline ignores: docker/Dockerfile holds a trivy:ignore comment and is larger than "
+        "1 MiB, scangate's limit for a file whose inline ignores it checks; split the file, "
+        "or remove the comment (or skip the file with --skip-files)"
+    )
+
+
 # --- the pre-push hook -----------------------------------------------------------------------
 
 

@@ -18,6 +18,8 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 COMMANDS = [
     ["scan", "fs"],
     ["scan", "image"],
+    ["scan", "sbom"],
+    ["scan", "rootfs"],
     ["check"],
     ["policy", "check"],
     ["baseline", "create"],

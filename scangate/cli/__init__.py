@@ -24,12 +24,12 @@ from typing import NoReturn
 
 import typer
 
-from scangate.cli import _console, baseline, check, hook, scan, trivy
+from scangate.cli import _console, baseline, check, hook, policy, scan, trivy
 from scangate.cli._app import app
 from scangate.errors import ExitCode, ScangateError
 from scangate.formats.escape import plain
 
-__all__ = ["app", "baseline", "check", "hook", "main", "run", "scan", "trivy"]
+__all__ = ["app", "baseline", "check", "hook", "main", "policy", "run", "scan", "trivy"]
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -4,7 +4,9 @@ read the feeds the policy uses (`scangate.feeds`) and put them on the findings.
 Only when needed: KEV when the policy's `kev` is not `off`, EPSS when it sets
 `epss.fail-at`, and neither when no finding names a CVE. A feed the policy needs to decide
 (`kev: fail`, `epss.fail-at`) that cannot be had is exit 3 (fail closed: never a pass);
-one only the display uses (`kev: report`) is a warning, and the run goes on.
+one only the display uses (`kev: report`) is a warning, and the run goes on; in a hook,
+which never downloads, a display-only KEV feed that was never cached is skipped silently
+(the hook would otherwise say so on every push).
 """
 
 from __future__ import annotations
@@ -59,14 +61,22 @@ def apply_feeds(
         spec = store.FeedSpec(
             "KEV", "kev", ".json", args.kev_url or KEV_URL, args.kev_file, kev.parse
         )
+        # A hook with no cached copy at all: there is nothing it could show and no way for it
+        # to get one. A copy that is there (even a stale or bad one) is read or warned about.
+        never_had = (
+            offline
+            and policy.kev is KevMode.REPORT
+            and args.kev_file is None
+            and not store.cached_copies(spec, options.cache_dir)
+        )
         try:
-            catalog = _load(spec, options)
+            catalog = None if never_had else _load(spec, options)
         except FeedError as exc:
             if policy.kev is KevMode.FAIL:
                 raise FeedError(f"{exc.message} (the policy's kev: fail needs this feed)") from None
             _console.warning(f"{exc.message} (KEV marks are not shown)")
         else:
-            kev_entries = catalog.entries
+            kev_entries = catalog.entries if catalog is not None else None
     if need_epss:
         scores_spec = store.FeedSpec(
             "EPSS", "epss", ".csv.gz", args.epss_url or EPSS_URL, args.epss_file, epss.parse

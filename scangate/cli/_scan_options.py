@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Self
 import typer
 
 from scangate.cli._options import TRIVY_OPTIONS, option_group
+from scangate.cli._vex_step import VEX_OPTIONS
 from scangate.errors import UsageError
 
 if TYPE_CHECKING:
@@ -63,6 +64,15 @@ DbRepoOpt = Annotated[
         help="OCI repository of the vulnerability DB (repeatable; a mirror).",
     ),
 ]
+JavaDbRepoOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--java-db-repository",
+        envvar="SCANGATE_JAVA_DB_REPOSITORY",
+        metavar="REPO",
+        help="OCI repository of Trivy's Java DB, for jar files in images (repeatable; a mirror).",
+    ),
+]
 ServerOpt = Annotated[
     str | None,
     typer.Option(
@@ -104,6 +114,16 @@ RawReportOpt = Annotated[
         help="Keep Trivy's own JSON report here (a directory when scanning several images).",
     ),
 ]
+DependencySnapshotOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--dependency-snapshot",
+        envvar="SCANGATE_DEPENDENCY_SNAPSHOT",
+        metavar="PATH",
+        help="Write the scanned packages here in GitHub's dependency submission format "
+        "(sha and ref from GITHUB_SHA and GITHUB_REF, else the git checkout).",
+    ),
+]
 
 
 # How Trivy runs; `scan fs`, `scan image`, `baseline` and the hooks share them.
@@ -113,6 +133,7 @@ RUN_OPTIONS = option_group(
     skip_files=(SkipFilesOpt, None),
     timeout=(TimeoutOpt, "600s"),
     db_repository=(DbRepoOpt, None),
+    java_db_repository=(JavaDbRepoOpt, None),
     server=(ServerOpt, None),
     offline=(OfflineOpt, False),
     max_db_age=(MaxDbAgeOpt, 7),
@@ -121,7 +142,28 @@ SCAN_OPTIONS = (
     *TRIVY_OPTIONS,
     *RUN_OPTIONS,
     *option_group(insecure=(InsecureOpt, False), raw_report=(RawReportOpt, None)),
+    *VEX_OPTIONS,
+    *option_group(dependency_snapshot=(DependencySnapshotOpt, None)),
 )
+
+
+# `scan sbom`: an SBOM has no files to skip (`trivy sbom` has no --skip-dirs/--skip-files).
+SBOM_SCAN_OPTIONS = tuple(p for p in SCAN_OPTIONS if p.name not in ("skip_dirs", "skip_files"))
+SBOM_SCANNERS = ("vuln", "license")
+
+
+def sbom_scanners(values: list[str] | None) -> list[str]:
+    """The scanners of `scan sbom`: `vuln` unless asked; `trivy sbom` has only vuln and license."""
+    from scangate.trivy_run import parse_scanners
+
+    chosen = parse_scanners(values) if values else ("vuln",)
+    other = [s for s in chosen if s not in SBOM_SCANNERS]
+    if other:
+        raise UsageError(
+            f"--scanners {','.join(other)}: an SBOM lists packages, so scan sbom checks only "
+            f"{' and '.join(SBOM_SCANNERS)}: drop {', '.join(other)}"
+        )
+    return list(chosen)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,11 +178,13 @@ class ScanArgs:
     skip_files: list[str] | None = None
     timeout: str = "600s"
     db_repository: list[str] | None = None
+    java_db_repository: list[str] | None = None
     server: str | None = None
     insecure: bool = False
     offline: bool = False
     max_db_age: int = 7
     raw_report: Path | None = None
+    dependency_snapshot: Path | None = None  # an output, written with the others
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Self:
@@ -172,6 +216,7 @@ class ScanArgs:
             skip_files=tuple(self.skip_files or ()),
             timeout=_seconds(self.timeout),
             db_repositories=tuple(self.db_repository or ()),
+            java_db_repositories=tuple(self.java_db_repository or ()),
             server=self.server,
             insecure=self.insecure,
             offline=self.offline,

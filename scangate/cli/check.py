@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 import yaml
 
-from scangate.cli import _console
+from scangate.cli import _console, _vex_step
 from scangate.cli._app import app, policy_app
 from scangate.cli._options import (
     FEED_CACHE_OPTIONS,
@@ -21,6 +21,7 @@ from scangate.cli._options import (
     TodayOpt,
     with_options,
 )
+from scangate.cli._vex_step import VEX_OPTIONS
 from scangate.errors import ReportError
 from scangate.formats.escape import plain
 
@@ -61,7 +62,7 @@ def _read_stdin() -> bytes:
 
 
 @app.command()
-@with_options(GATE_OPTIONS, PR_COMMENT_OPTIONS, FEED_CACHE_OPTIONS)
+@with_options(GATE_OPTIONS, PR_COMMENT_OPTIONS, FEED_CACHE_OPTIONS, VEX_OPTIONS)
 def check(
     ctx: typer.Context,
     reports: Annotated[
@@ -87,7 +88,9 @@ def check(
     known = args.load_baseline()
     # An output naming a report would replace it with the result.
     args.check_outputs(reports=reports)
+    vex_files = _vex_step.for_check(ctx.params)  # exit 2 for a bad file, before the reports
     runs = read_runs(reports)
+    gate_policy = _vex_step.apply_to_reports(vex_files, runs, gate_policy)
     args.apply_feeds(runs, gate_policy)
     report(evaluate(runs, gate_policy, day, known), args)
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from scangate.cli import _snapshot_step, _vex_step
 from scangate.cli._app import scan_app
 from scangate.cli._options import (
     GATE_OPTIONS,
@@ -21,6 +22,7 @@ from scangate.cli._options import (
 )
 from scangate.cli._scan_options import (
     RUN_OPTIONS,
+    SBOM_SCAN_OPTIONS,
     SCAN_OPTIONS,
     DbRepoOpt,
     InsecureOpt,
@@ -33,6 +35,7 @@ from scangate.cli._scan_options import (
     SkipDirsOpt,
     SkipFilesOpt,
     TimeoutOpt,
+    sbom_scanners,
 )
 from scangate.cli._scan_run import Progress, raw_reports, run_scans
 from scangate.errors import UsageError
@@ -61,6 +64,8 @@ __all__ = [
     "scan_and_gate",
     "scan_fs",
     "scan_image",
+    "scan_rootfs",
+    "scan_sbom",
 ]
 
 
@@ -86,10 +91,16 @@ def scan_and_gate(
     scan_args = ScanArgs.from_params(params)
     scan_args.check_raw_report(len(targets))
     raw = scan_args.raw_report
+    # --dependency-snapshot: its sha and ref too (exit 2 when neither GitHub nor git has them).
+    snapshot = _snapshot_step.prepare(scan_args.dependency_snapshot, targets, root)
     gate.check_outputs(
-        *([("--raw-report", raw)] if raw is not None and len(targets) == 1 else []), root=root
+        *([("--raw-report", raw)] if raw is not None and len(targets) == 1 else []),
+        *([(_snapshot_step.OPTION, snapshot.path)] if snapshot is not None else []),
+        root=root,
     )
     options = scan_args.options(trivy_secret_allow_rules=policy.trivy_secret_allow_rules)
+    # --vex: validated now (exit 2 before Trivy runs); Trivy applies the files.
+    policy, options = _vex_step.for_scan(params, policy, options)
     if base is None and base_image is None:
         outcomes = run_scans(targets, scan_args, options, quiet=gate.quiet)
         gate.apply_feeds([o.run for o in outcomes], policy)
@@ -101,7 +112,8 @@ def scan_and_gate(
         review = str(params.get("pr_comment") or "off") != "off"
         args = (scan_args, options, gate, policy, day, known)
         outcomes, result = _diff_step.scan_and_decide(targets, *args, base, base_image, review)
-    report(result, gate, root=root, extra=raw_reports(scan_args.raw_report, outcomes))
+    extra = raw_reports(scan_args.raw_report, outcomes) + _snapshot_step.outputs(snapshot, outcomes)
+    report(result, gate, root=root, extra=extra)
 
 
 def _diff_base(target: Target, ref: str) -> DiffBase:
@@ -186,3 +198,55 @@ def scan_image(
 
     base = base_target(diff_base_image, diff_base_input, len(targets))
     scan_and_gate(targets, Path(), ctx.params, base_image=base)
+
+
+@scan_app.command("sbom")
+@with_options(GATE_OPTIONS, SBOM_SCAN_OPTIONS, PR_COMMENT_OPTIONS)
+def scan_sbom(
+    ctx: typer.Context,
+    files: Annotated[
+        list[str],
+        typer.Argument(metavar="FILE", help="CycloneDX or SPDX JSON files.", show_default=False),
+    ],
+    **options: Any,
+) -> None:
+    """Scan SBOMs (CycloneDX or SPDX JSON) for vulnerabilities, each file in its own Trivy
+    run, and gate them together: one verdict; findings are located at their SBOM file."""
+    from scangate.trivy_run import Target
+    from scangate.trivy_targets import check_sbom
+
+    targets = []
+    for typed in files:
+        _refuse_dash("FILE", typed, f"write ./{typed}")
+        check_sbom(Path(typed))
+        targets.append(Target("sbom", str(Path(typed).resolve()), name=typed))
+    params = {**ctx.params, "scanners": sbom_scanners(ctx.params.get("scanners"))}
+    # The policy and ignore files are those of the current directory, as for images.
+    scan_and_gate(targets, Path(), params)
+
+
+@scan_app.command("rootfs")
+@with_options(GATE_OPTIONS, SCAN_OPTIONS, PR_COMMENT_OPTIONS)
+def scan_rootfs(
+    ctx: typer.Context,
+    path: Annotated[
+        str,
+        typer.Argument(
+            metavar="DIR", help="An unpacked root filesystem (docker export, a VM image)."
+        ),
+    ],
+    **options: Any,
+) -> None:
+    """Scan an unpacked root filesystem for OS and language packages, secrets and
+    misconfigurations in one Trivy run, then gate the findings with the policy."""
+    from scangate.trivy_run import Target
+
+    _refuse_dash("DIR", path, f"write ./{path}")
+    if not Path(path).is_dir():
+        raise UsageError(
+            f"{path}: no such directory: scan rootfs takes an unpacked root filesystem"
+        )
+    target = Target("rootfs", str(Path(path).resolve()), name=path)
+    # The policy and ignore files are those of the current directory, never the scanned
+    # tree's: a root filesystem is not the repository that decides about it.
+    scan_and_gate([target], Path(), ctx.params)
