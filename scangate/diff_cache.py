@@ -6,8 +6,8 @@ secret's text (Trivy's masked line included): a secret is matched by its fingerp
 hashes a digest of its value (`secret_values`), so a rotated token is new.
 
 The cache holds one JSON file per key (`cache_key`: the base tree, or the base image's exact
-identity (`diff_image_base`), the Trivy version, the DB's `UpdatedAt` and everything else that
-changes what Trivy finds, none of the policy), in
+identity (`diff_image_base`), the Trivy version, the DB's `UpdatedAt`, the `--vex` documents'
+digests and everything else that changes what Trivy finds, none of the policy), in
 `<cache dir>/diff-base/`. Files are written whole or not at all (a temporary file renamed
 into place), at most `MAX_FILES` are kept, and a file that is unreadable, too large, of
 another version or key, or malformed in any way is ignored: the base is scanned again. The
@@ -25,11 +25,14 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scangate.errors import ScangateError
 from scangate.findings import Finding, Kind, Location, Severity
 from scangate.safe_read import read_bytes
+
+if TYPE_CHECKING:
+    from scangate.vex.document import VexFile
 
 SCHEMA = "scangate/diff-base-cache/v1"
 CACHE_SUBDIR = "diff-base"
@@ -179,6 +182,16 @@ def trivy_stamps(cache_dir: Path) -> dict[str, str]:
         if isinstance(value, str):
             stamps[name] = value[:200]
     return stamps
+
+
+def vex_stamps(files: Sequence[VexFile]) -> dict[str, str]:
+    """The `--vex` files' SHA-256 digests in the order given, for `cache_key`'s `extra`: the
+    base is scanned with them (Trivy moves what they suppress to its modified findings), so
+    a cached base scanned with other VEX documents is not used. Nothing without --vex: keys
+    stay as they were."""
+    if not files:
+        return {}
+    return {"vex": ",".join(hashlib.sha256(f.data).hexdigest() for f in files)}
 
 
 # --- load and store -----------------------------------------------------------------------

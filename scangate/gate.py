@@ -3,124 +3,54 @@
 It decides each finding (fail, allowed, below-threshold, unfixed, grace) and reports on the
 allowlist (expired, expiring, unused entries). It never prints, reads files or looks at the
 clock. The policy's time and risk rules (KEV, EPSS, grace, unfixed limits, licenses) and their
-precedence are `gate_risk`'s; inline ignore comments are `gate_inline`'s.
+precedence are `gate_risk`'s; inline ignore comments are `gate_inline`'s; the result types,
+the allowlist report and the summary counts are `gate_result`'s.
 """
 
 from __future__ import annotations
 
 import functools
 from collections import Counter, defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from scangate.findings import Finding, Kind, ScanRun, Severity, match_key
 from scangate.gate_inline import inline_refusal
+
+# The result types live in `gate_result`; callers import them from here.
+from scangate.gate_result import (
+    AllowlistReport,
+    Decided,
+    Decision,
+    DiffResult,
+    EntryStatus,
+    GateResult,
+    RunResult,
+    Summary,
+    Verdict,
+    allowlist_report,
+    summarize,
+)
 from scangate.gate_risk import Risk
 from scangate.policy import AllowEntry, Policy, VexMode
 
 if TYPE_CHECKING:  # the baseline module is imported only by runs given a baseline
-    from scangate.baseline import Baseline, BaselineEntry, Key
-    from scangate.remediation.plan import Plan
-    from scangate.suppression_review import Review
+    from scangate.baseline import Baseline, Key
 
-
-class Decision(StrEnum):
-    FAIL = "fail"
-    ALLOWED = "allowed"
-    BELOW_THRESHOLD = "below-threshold"
-    UNFIXED = "unfixed"
-    KNOWN = "known"
-    # At the `--diff-base` commit too: reported, never failing (`evaluate`'s `pre_existing`).
-    PRE_EXISTING = "pre-existing"
-    # Published fewer than the policy's grace-days ago: reported, failing from a named day.
-    GRACE = "grace"
-
-
-class Verdict(StrEnum):
-    PASS = "pass"  # noqa: S105 - a verdict, not a password
-    FAIL = "fail"
-
-
-@dataclass(slots=True)
-class Decided:
-    finding: Finding
-    decision: Decision
-    reason: str
-    entry: AllowEntry | None = None
-    # Failed by `kev: fail` or `epss.fail-at`: a baseline or the diff base does not excuse
-    # it, only an allow entry does (`scangate.gate_risk`).
-    sticky: bool = False
-
-
-@dataclass(slots=True)
-class RunResult:
-    run: ScanRun
-    decided: list[Decided]
-
-
-@dataclass(frozen=True, slots=True)
-class EntryStatus:
-    entry: AllowEntry
-    matched: int
-    days_left: int | None
-
-
-@dataclass(slots=True)
-class AllowlistReport:
-    expired: list[EntryStatus] = field(default_factory=list)
-    expiring: list[EntryStatus] = field(default_factory=list)
-    unused: list[EntryStatus] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Summary:
-    total: int
-    by_kind_severity: dict[str, dict[str, int]]
-    by_decision: dict[str, int]
-    failing_by_kind: dict[str, int]
-
-    @property
-    def failing(self) -> int:
-        return self.by_decision.get(Decision.FAIL.value, 0)
-
-    @property
-    def allowed(self) -> int:
-        return self.by_decision.get(Decision.ALLOWED.value, 0)
-
-
-@dataclass(slots=True)
-class DiffResult:
-    """What `--diff-base` found: the head compared with the merge base's scan."""
-
-    base: str  # full sha of merge-base(REF, HEAD)
-    short: str  # short sha shown to people
-    ref: str  # REF as the user gave it
-    new: int  # head findings whose fingerprint is not in the base scan
-    pre_existing: int  # head findings decided PRE_EXISTING
-    fixed: list[Decided]  # base findings gone at head, decided with the same policy
-    review: Review | None = None  # the suppression review (None: not computed)
-
-
-@dataclass(slots=True)
-class GateResult:
-    verdict: Verdict
-    policy: Policy
-    today: date
-    runs: list[RunResult]
-    allowlist: AllowlistReport
-    summary: Summary
-    baseline: Baseline | None = None
-    # Baseline entries no finding matched this time: fixed, or gone.
-    baseline_fixed: list[BaselineEntry] = field(default_factory=list)
-    diff: DiffResult | None = None  # set by `--diff-base`
-    # The remediation plan, made at its first use (`scangate.remediation.plan_of`).
-    remediation: Plan | None = None
-
-    def decided(self) -> list[Decided]:
-        return [d for run in self.runs for d in run.decided]
+__all__ = [
+    "AllowlistReport",
+    "Decided",
+    "Decision",
+    "DiffResult",
+    "EntryStatus",
+    "GateResult",
+    "RunResult",
+    "Summary",
+    "Verdict",
+    "decide",
+    "evaluate",
+]
 
 
 def evaluate(
@@ -160,13 +90,13 @@ def evaluate(
             decided = _against_base(decided, pre_existing, f"present at {base_short}")
         results.append(RunResult(run=run, decided=decided))
 
-    summary = _summarize(results, diff=pre_existing is not None, grace=bool(risk and risk.grace))
+    summary = summarize(results, diff=pre_existing is not None, grace=bool(risk and risk.grace))
     return GateResult(
         verdict=Verdict.FAIL if summary.failing else Verdict.PASS,
         policy=policy,
         today=today,
         runs=results,
-        allowlist=_allowlist(policy, today, matched, results),
+        allowlist=allowlist_report(policy, today, matched, results),
         summary=summary,
         baseline=baseline,
         baseline_fixed=[e for e in baseline.entries if e.key not in seen] if baseline else [],
@@ -319,11 +249,9 @@ def _with_vex(
     matched: Counter[int],
     risk: Risk | None,
 ) -> Decided:
-    """A finding a VEX statement speaks of. A policy allow entry for it still applies first;
-    then, with `vex: honor`, a not_affected or fixed statement allows it: the statement is
-    the reason, it has no expiry, and the allow-rules are for allow entries, not for VEX.
-    Otherwise (`vex: report`, or an affected / under_investigation statement) the finding is
-    decided as if the statement were not there, and the statement is shown beside it."""
+    """A policy allow entry applies first; then, with `vex: honor`, a not_affected or fixed
+    statement allows the finding (no expiry: the allow-rules are for allow entries). Else
+    it is decided as if the statement were not there, the statement shown beside it."""
     note = finding.vex
     assert note is not None
     decided = _decide(finding, policy, today, by_key, matched, risk, vex_done=True)
@@ -346,63 +274,3 @@ def _threshold_reasons(
     if severity.rank < threshold.rank:
         return f"{severity.value} is below fail-on {threshold.value}", ""
     return None, f"{severity.value} {kind.value} at or above fail-on {threshold.value}"
-
-
-def _allowlist(
-    policy: Policy, today: date, matched: Counter[int], results: Sequence[RunResult] = ()
-) -> AllowlistReport:
-    report = AllowlistReport()
-    for entry in policy.allow:
-        days_left = (entry.expires - today).days if entry.expires else None
-        status = EntryStatus(entry, matched[id(entry)], days_left)
-        if entry.expired(today):
-            report.expired.append(status)
-        elif days_left is not None and days_left <= policy.warn_days:
-            report.expiring.append(status)
-        if not status.matched:
-            report.unused.append(status)
-    if policy.vex_statements:
-        # The --vex statements no finding was attributed to are listed with the unused
-        # entries (`scangate.vex.match`).
-        used = {
-            id(statement)
-            for run in results
-            for d in run.decided
-            if d.finding.vex is not None
-            for statement in (d.finding.vex.statement, *d.finding.vex.others)
-        }
-        report.unused += [
-            EntryStatus(s.entry(), 0, None) for s in policy.vex_statements if id(s) not in used
-        ]
-    return report
-
-
-def _summarize(results: list[RunResult], *, diff: bool = False, grace: bool = False) -> Summary:
-    # One count per (kind, severity, decision) in C (`Counter` over tuples), then the few
-    # totals from those: no enum `.value` per finding.
-    counts = Counter(
-        (d.finding.kind, d.finding.severity, d.decision) for run in results for d in run.decided
-    )
-    by_kind_severity: dict[str, dict[str, int]] = {
-        kind.value: {sev.value: 0 for sev in reversed(Severity)} for kind in Kind
-    }
-    by_decision: Counter[str] = Counter()
-    failing_by_kind: Counter[str] = Counter()
-    total = 0
-    for (kind, severity, decision), n in counts.items():
-        by_kind_severity[kind.value][severity.value] += n
-        by_decision[decision.value] += n
-        if decision is Decision.FAIL:
-            failing_by_kind[kind.value] += n
-        total += n
-    return Summary(
-        total=total,
-        by_kind_severity=by_kind_severity,
-        by_decision={
-            d.value: by_decision[d.value]
-            for d in Decision
-            # Unchanged without --diff-base, and without grace-days.
-            if (diff or d is not Decision.PRE_EXISTING) and (grace or d is not Decision.GRACE)
-        },
-        failing_by_kind={k.value: failing_by_kind[k.value] for k in Kind},
-    )

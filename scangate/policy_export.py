@@ -3,8 +3,10 @@ OpenVEX v0.2.0 document, or Trivy's `.trivyignore.yaml`. Returns data; never pri
 
 What each format can hold, so that the exported file never suppresses more than scangate does:
 - OpenVEX names a vulnerability and products by package URL. An entry scoped to packages
-  becomes one `not_affected` statement; an entry without a package, scoped to paths
-  (`targets`), or only for other kinds cannot be expressed and is listed as skipped.
+  becomes one `not_affected` statement (its justification read from the reason, which is the
+  impact statement, or the status notes beside a justification); an entry without a
+  package, scoped to paths (`targets`), or only for other kinds cannot be expressed and is
+  listed as skipped.
 - `.trivyignore.yaml` has `id`, `paths`, `purls`, `statement`, `expired_at` per section. An
   entry without a kind goes into every section (as Trivy reads a plain `.trivyignore`), but
   a package-scoped one into `vulnerabilities` only: Trivy matches `purls` there alone.
@@ -94,6 +96,23 @@ _JUSTIFICATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("not present", "not installed", "not shipped", "not included", "removed", "not in the"),
     ),
 )
+
+
+# Vulnerability ID schemes whose prefix Trivy reports in upper case. scangate matches IDs
+# case-blind, Trivy exactly: `cve-2024-1` in a policy must reach Trivy as `CVE-2024-1`.
+_VULN_PREFIX = re.compile(r"(cve|ghsa|go|pysec|rustsec|osv|gsd)-", re.IGNORECASE)
+
+
+def trivy_id(kind: Kind, ident: str) -> str:
+    """`ident` spelled as Trivy reports it for `kind` (Trivy compares IDs exactly)."""
+    text = canonical_id(kind, ident)  # a check: DS-0002, which Trivy 0.76 reports
+    match = _VULN_PREFIX.match(text) if kind is Kind.VULNERABILITY else None
+    if match is None:
+        return text
+    if match.group(1).lower() == "cve":
+        return text.upper()
+    # A GHSA ID's body stays as written: Trivy reports it lower case, as GitHub does.
+    return match.group(1).upper() + text[match.end(1) :]
 
 
 def justification(reason: str) -> str | None:
@@ -204,17 +223,21 @@ def to_openvex(
             export.skipped.append(Skipped(entry, why))
             continue
         statement: dict[str, Any] = {
-            "vulnerability": {"name": entry.id},
+            "vulnerability": {"name": trivy_id(Kind.VULNERABILITY, entry.id)},
             "timestamp": stamp,
             "products": [{"@id": p, "identifiers": {"purl": p}} for p in purls],
             "status": "not_affected",
         }
+        # OpenVEX 0.2.0's schema takes a justification or an impact statement, never both:
+        # the reason is the impact statement, or, beside a justification, the status notes.
         reason = justification(entry.reason)
         if reason is not None:
             statement["justification"] = reason
-        statement["impact_statement"] = entry.reason
+            notes = [entry.reason, "a scangate allow entry"]
+        else:
+            statement["impact_statement"] = entry.reason
+            notes = ["a scangate allow entry"]
         # Not the entry's origin: a local path has no place in a document that is shared.
-        notes = ["a scangate allow entry"]
         if entry.owner:
             notes.append(f"owner {entry.owner}")
         if entry.expires is not None:
@@ -269,9 +292,7 @@ def to_trivyignore(
         else:
             kinds = list(Kind)
         for kind in kinds:
-            # Trivy compares IDs exactly; a check is matched by its ID (DS-0002) or AVD ID.
-            ident = canonical_id(kind, entry.id)
-            item: dict[str, Any] = {"id": ident}
+            item: dict[str, Any] = {"id": trivy_id(kind, entry.id)}
             if entry.targets:
                 item["paths"] = list(entry.targets)
             if purls:

@@ -129,6 +129,22 @@ def no_cached_db(kind: DbKind, tried: str, cache_dir: Path) -> str:
     )
 
 
+# Trivy's error when --skip-java-db-update meets an empty cache and a jar needs the Java DB.
+_JAVA_DB_FIRST_RUN = re.compile(r"skip-java-db-update'? cannot be specified on the first run")
+
+
+def offline_java_db_missing(stderr: str, cache_dir: Path) -> str | None:
+    """What to say when --offline (which skips the Java DB update) met a jar and no Java DB:
+    Trivy only finds out when it reads a jar, so scangate cannot check it beforehand."""
+    if not _JAVA_DB_FIRST_RUN.search(stderr):
+        return None
+    return (
+        f"--offline: no Java DB in {cache_dir / JAVA_DB.folder}, which Trivy needs for the jar "
+        "files it found: copy one there (trivy-java.db and metadata.json), drop --offline, "
+        "or use --scanners misconfig,secret"
+    )
+
+
 def mirrors(stderr: str, db_repositories: tuple[str, ...], kind: DbKind = VULN_DB) -> str:
     """The repositories of `kind` Trivy says it tried, else the ones it was given or its
     defaults. Lines that are about the other DB (their log marker) are not read."""

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from scangate.findings import (
+    _SEVERITY_BY_TEXT,
     VEX_CLEARING,
     Artifact,
     Finding,
@@ -117,15 +118,6 @@ def _package_index(packages: list[Package]) -> dict[str, Package]:
     return index
 
 
-def _severity_cvss(vuln: Vulnerability) -> float | None:
-    """The CVSS v3 score of the vendor whose severity Trivy used, if it gave one.
-
-    Not NVD's as a fallback: when Debian rates a CVE LOW that NVD scores 9.8, the 9.8 would
-    contradict the severity the gate used."""
-    source = (vuln.cvss or {}).get(vuln.severity_source or "")
-    return source.v3_score if source is not None and source.v3_score else None
-
-
 # Bound once: read for every vulnerability of a report (100,000 and more).
 _VULNERABILITY = Kind.VULNERABILITY
 
@@ -167,16 +159,25 @@ def _vulnerability(
         location = Location(
             path, line.start_line if line else None, line.end_line if line else None
         )
-    purl = vuln.purl or (pkg.identifier.purl if pkg and pkg.identifier else None)
+    # `vuln.purl`, its common case without the property's call.
+    ident = vuln.pkg_identifier
+    purl = ident.purl if ident is not None and ident.purl else vuln.purl
+    if not purl:
+        purl = pkg.identifier.purl if pkg and pkg.identifier else None
     # The cache looked up here, not in a call: a call per finding is a tenth of this function.
     stamp = vuln.published_date
     published = _DAYS.get(stamp) if stamp else None
     if published is None and stamp:
         published = _day(stamp)
+    # `Severity.parse`'s table read here (it raises for a text it does not hold) and
+    # `canonical_id` of a vulnerability ID (trimmed): one call fewer each per finding.
+    severity = _SEVERITY_BY_TEXT.get(vuln.severity) or Severity.parse(vuln.severity)
+    cvss = vuln.cvss
+    source = cvss.get(vuln.severity_source or "") if cvss else None
     return Finding(
         kind=_VULNERABILITY,
-        id=canonical_id(_VULNERABILITY, vuln.vulnerability_id),
-        severity=Severity.parse(vuln.severity),
+        id=vuln.vulnerability_id.strip(),
+        severity=severity,
         target=target,
         title=vuln.title or "",
         description=vuln.description or "",
@@ -187,7 +188,10 @@ def _vulnerability(
         purl=purl,
         status=vuln.status,
         location=location,
-        cvss_score=_severity_cvss(vuln),
+        # The CVSS v3 score of the vendor whose severity Trivy used, if it gave one. Not NVD's
+        # as a fallback: when Debian rates a CVE LOW that NVD scores 9.8, the 9.8 would
+        # contradict the severity the gate used.
+        cvss_score=source.v3_score if source is not None and source.v3_score else None,
         identity=f"{vuln.pkg_name}\x1f{vuln.pkg_path or ''}",
         published=published,
     )

@@ -1,7 +1,9 @@
 """The targets of `scan sbom` and `scan rootfs` beyond what Trivy does with them: an SBOM file
-is checked before Trivy reads it (one clear line instead of Trivy's stack of errors), and the
-OS results of both are named after the target as the user typed it, not the absolute path
-Trivy was given (so names and fingerprints do not depend on where the checkout lies)."""
+is checked before Trivy reads it (one clear line instead of Trivy's stack of errors); the OS
+results of both are named after the target as the user typed it, not the absolute path Trivy
+was given (so names and fingerprints do not depend on where the checkout lies); and a root
+filesystem's OS package findings are located at its package database, a file that exists,
+rather than at their result's name."""
 
 from __future__ import annotations
 
@@ -11,8 +13,18 @@ from pathlib import Path
 from typing import NoReturn
 
 from scangate.errors import UsageError
-from scangate.findings import ScanRun, assign_fingerprints
+from scangate.findings import Kind, Location, ScanRun, assign_fingerprints
 
+# Where the OS package managers Trivy reads keep their database, relative to the root.
+PACKAGE_DATABASES = (
+    "var/lib/dpkg/status",
+    "lib/apk/db/installed",
+    "var/lib/rpm/rpmdb.sqlite",
+    "var/lib/rpm/Packages.db",
+    "var/lib/rpm/Packages",
+    "usr/lib/sysimage/rpm/rpmdb.sqlite",
+    "usr/lib/sysimage/rpm/Packages.db",
+)
 _SBOM_FIX = "write it with `trivy fs|image --format cyclonedx` or `--format spdx-json`"
 
 
@@ -82,3 +94,25 @@ def name_os_results(run: ScanRun, ref: str, name: str) -> None:
         for key, graph in run.graphs.items()
     }
     assign_fingerprints(run.findings)
+
+
+def locate_os_packages(run: ScanRun, root: Path, name: str) -> None:
+    """Give the OS package vulnerabilities of a root filesystem (results named `name (os)`,
+    no file) the package database found under `root`; none when there is none."""
+    prefix = f"{name} ("
+    found = [
+        f
+        for f in run.findings
+        if f.kind is Kind.VULNERABILITY and f.location is None and f.target.startswith(prefix)
+    ]
+    if not found:
+        return
+    for relative in PACKAGE_DATABASES:
+        try:
+            exists = (root / relative).is_file()
+        except OSError:
+            exists = False
+        if exists:
+            for finding in found:
+                finding.location = Location(relative)
+            return

@@ -36,11 +36,17 @@ from pathlib import Path
 from typing import Any
 
 import filelock
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from tests.support import feeds, github_api, github_server, images, servers, trivydb
+from tests.conftest import TrivyScanner
+from tests.support import feeds, github_api, github_server, images, javadb, servers, trivydb
 from tests.support.github_server import FakeGitHub
+
+SNAPSHOT_SCHEMA = json.loads(
+    (Path(__file__).parent / "data" / "github" / "dependency-snapshot.schema.json").read_text()
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = ROOT / "action.yml"
@@ -798,9 +804,16 @@ def test_a_scan_that_cannot_run_fails_even_with_fail_false(
         ({"sarif-file": "a.sarif\nverdict=pass"}, "sarif-file"),
         ({"trivy-version": "0.76.0; rm -rf /"}, "trivy-version"),
         ({"pr-comment": "sometimes"}, "pr-comment"),
+        ({"dependency-snapshot": "yes"}, "dependency-snapshot"),
         ({"diff-base": "--upload-pack=touch pwned"}, "diff-base"),
         ({"diff-base": "main\nSCANGATE_POLICY=x"}, "diff-base"),
         ({"diff-base": "main", "scan-type": "image"}, "diff-base"),
+        ({"scan-type": "sbom;touch pwned"}, "scan-type"),
+        ({"scan-type": "sbom"}, "scan-ref"),  # names no SBOM file
+        ({"scan-type": "rootfs", "scan-ref": " \n\t"}, "scan-ref"),
+        ({"scan-type": "sbom", "scan-ref": "a.json", "skip-dirs": "x"}, "skip-dirs"),
+        ({"scan-type": "rootfs", "scan-ref": "root", "input": "image.tar"}, "input"),
+        ({"diff-base": "main", "scan-type": "sbom", "scan-ref": "a.json"}, "diff-base"),
     ],
 )
 def test_invalid_inputs_stop_before_scanning(
@@ -821,6 +834,57 @@ def test_image_tarball(run_action: RunAction, workspace: Path, fake_github_token
     assert run.succeeded, run.log
     assert run.outputs["verdict"] == "fail"
     assert json.loads(run.outputs["counts"]) == counts(secret={"CRITICAL": 1})
+
+
+@pytest.mark.parametrize("fmt", ["cyclonedx", "spdx-json"])
+def test_sbom_files_are_scanned_with_the_cached_db(
+    run_action: RunAction, workspace: Path, runner_temp: Path, trivy_scan: TrivyScanner, fmt: str
+) -> None:
+    project = trivydb.write_vulnerable_project(workspace.parent / "project")
+    (workspace / "sboms").mkdir()
+    trivy_scan.fs(project, workspace / "sboms" / "app.json", fmt=fmt)
+    trivydb.default_db(runner_temp / "scangate-cache")
+    run = run_action(
+        job_env={"SCANGATE_MAX_DB_AGE": "36500"},
+        scan_type="sbom",
+        scan_ref="  sboms/app.json\n",
+        fail="false",
+    )
+    assert run.succeeded, run.log
+    assert run.step("Cache the Trivy vulnerability DB").ran
+    severities = Counter(
+        f.severity for group in trivydb.EXPECTED_FS_FINDINGS.values() for f in group
+    )
+    assert json.loads(run.outputs["counts"]) == counts(vulnerability=dict(severities))
+    assert run.outputs["verdict"] == "fail"
+    # Code scanning gets the findings at the SBOM file.
+    results = sarif_results(Path(run.outputs["sarif-file"]))
+    assert len(results) == sum(severities.values())
+    assert {
+        loc["physicalLocation"]["artifactLocation"]["uri"]
+        for r in results
+        for loc in r["locations"]
+    } == {"sboms/app.json"}
+
+
+def test_rootfs_is_scanned_for_os_packages(
+    run_action: RunAction, workspace: Path, runner_temp: Path
+) -> None:
+    for name, data in images.rootfs_files(images.DEBIAN_PACKAGES).items():
+        (workspace / "rootfs" / name).parent.mkdir(parents=True, exist_ok=True)
+        (workspace / "rootfs" / name).write_bytes(data)
+    trivydb.default_db(runner_temp / "scangate-cache")
+    run = run_action(
+        job_env={"SCANGATE_MAX_DB_AGE": "36500"},
+        scan_type="rootfs",
+        scan_ref="rootfs",
+        scanners="vuln",
+        fail="false",
+    )
+    assert run.succeeded, run.log
+    assert "scangate: running trivy rootfs rootfs" in run.step("Run scangate").stderr
+    severities = Counter(f.severity for f in trivydb.EXPECTED_IMAGE_FINDINGS["debian"])
+    assert json.loads(run.outputs["counts"]) == counts(vulnerability=dict(severities))
 
 
 def test_vulnerability_db_is_cached_daily_and_used(
@@ -898,6 +962,75 @@ def test_no_db_cache_when_no_db_is_downloaded(
     # The feeds are read for vulnerabilities only, also those a Trivy server finds.
     feeds_cached = inputs.get("cache") != "false" and "scanners" not in inputs
     assert run.step("Install scangate").outputs["cache-feeds"] == str(feeds_cached).lower()
+
+
+def test_java_db_and_checks_bundle_are_cached_daily_and_used(
+    run_action: RunAction, workspace: Path, runner_temp: Path
+) -> None:
+    # What actions/cache restores: a Java DB that names the image's jar. The job is --offline:
+    # Trivy reads the restored DB as it is (and stops without one).
+    cache_dir = runner_temp / "scangate-cache"
+    trivydb.default_db(cache_dir)
+    jar = javadb.bare_jar()
+    javadb.write_java_db(cache_dir, jars={jar: ("org.example", "lookedup", "2.0")})
+    images.write_docker_archive(workspace / "image.tar", extra_files={"app/blob.jar": jar})
+    raw = runner_temp / "raw.json"
+    run = run_action(
+        job_env={"SCANGATE_MAX_DB_AGE": "36500", "SCANGATE_RAW_REPORT": str(raw)},
+        scan_type="image",
+        input="image.tar",
+        scanners="vuln, misconfig",
+        fail="false",
+    )
+    assert run.succeeded, run.log
+    for step, folder, prefix in (
+        ("Cache the Trivy Java DB", "java-db", "trivy-java-db-Linux-"),
+        ("Cache the Trivy checks bundle", "policy", "trivy-checks-Linux-"),
+    ):
+        cache = run.step(step)
+        assert cache.ran, step
+        assert cache.with_["path"] == str(cache_dir / folder)
+        assert re.fullmatch(rf"{prefix}\d{{4}}-\d{{2}}-\d{{2}}", cache.with_["key"])
+        assert cache.with_["restore-keys"] == prefix
+    report = json.loads(raw.read_text())
+    packages = [
+        (p["Name"], p["Version"])
+        for r in report["Results"]
+        if r.get("Type") == "jar"
+        for p in r.get("Packages") or []
+    ]
+    assert packages == [("org.example:lookedup", "2.0")]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "java_db", "checks"),
+    [
+        ({"scan_type": "image", "scanners": "vuln"}, True, False),
+        ({"scan_type": "image", "scanners": "secret"}, False, False),
+        ({"scan_type": "image", "cache": "false"}, False, False),
+        ({"scan_type": "fs"}, False, True),  # Trivy reads no jar in a directory scan
+        ({"scan_type": "fs", "scanners": "config,secret"}, False, True),
+        ({"scan_type": "rootfs"}, True, True),
+        ({"scan_type": "sbom", "scanners": "vuln"}, False, False),  # an SBOM lists packages
+    ],
+    ids=["image-vuln", "image-secret", "cache-false", "fs-default", "fs-config", "rootfs", "sbom"],
+)
+def test_java_db_and_checks_caches_only_when_trivy_fetches_them(
+    run_action: RunAction, workspace: Path, inputs: dict[str, str], java_db: bool, checks: bool
+) -> None:
+    write_passing_fixture(workspace / "app")
+    images.write_docker_archive(workspace / "image.tar")
+    (workspace / "sbom.json").write_text("{}")
+    targets = {"image": {"input": "image.tar"}, "sbom": {"scan_ref": "sbom.json"}}
+    image = targets.get(inputs["scan_type"], {"scan_ref": "app"})
+    run = run_action(fail="false", **image, **inputs)
+    setup = run.step("Install scangate").outputs
+    assert (setup["cache-java-db"], setup["cache-checks"]) == (
+        str(java_db).lower(),
+        str(checks).lower(),
+    )
+    assert run.step("Cache the Trivy Java DB").ran is java_db
+    assert run.step("Cache the Trivy checks bundle").ran is checks
 
 
 def test_other_trivy_version_is_installed_and_cached(
@@ -1065,7 +1198,7 @@ def test_the_base_scan_is_cached_between_jobs(
     ]
     (entry,) = saved.glob("*.json")  # what actions/cache saves after the job
 
-    def job(name: str, restored: Callable[[Path], None]) -> ActionRun:
+    def job(name: str, restored: Callable[[Path], object]) -> ActionRun:
         ws, temp = new_job(workspace.parent / name, installed, pr.origin)
         folder = temp / "scangate-cache" / "diff-base"
         folder.mkdir(parents=True)
@@ -1087,7 +1220,7 @@ def test_the_base_scan_is_cached_between_jobs(
     # Nothing restored is trusted beyond what scangate checks: an entry under another key,
     # one through a symbolic link, one cut short: each ignored, the base scanned again.
     data = json.loads(entry.read_text())
-    tampered: list[Callable[[Path], None]] = [
+    tampered: list[Callable[[Path], object]] = [
         lambda f: (f / entry.name).write_text(json.dumps({**data, "key": "0" * 64})),
         lambda f: (f / entry.name).symlink_to(entry),
         lambda f: (f / entry.name).write_bytes(entry.read_bytes()[:-2]),
@@ -1095,6 +1228,21 @@ def test_the_base_scan_is_cached_between_jobs(
     for number, restore in enumerate(tampered):
         run = job(f"tampered-{number}", restore)
         assert scanned_base in run.step("Run scangate").stderr, run.log
+
+
+@pytest.mark.parametrize("inputs", [{"cache": "false"}, {"server": "http://127.0.0.1:9"}])
+def test_no_base_scan_cache_without_the_cache_or_with_a_server(
+    run_action: RunAction, workspace: Path, fake_github_token: str, inputs: dict[str, str]
+) -> None:
+    pr = write_pull_request(workspace, fake_github_token)
+    job_env = pull_request_event(workspace.parent / "event.json", pr.base)
+    run = run_action(job_env, **MISCONFIG_SECRET, pr_comment="off", **inputs)
+    resolve = run.step("Resolve the pull request")
+    assert resolve.outputs["diff-base"] == pr.base
+    assert resolve.outputs["cache-diff-base"] == "false"
+    assert not run.step("Cache the diff-base scans").ran
+    if "server" not in inputs:  # (no Trivy server listens there: only the wiring)
+        assert (run.outputs["verdict"], run.outputs["new"]) == ("fail", "1"), run.log
 
 
 def test_fork_pull_request_skips_the_upload_and_the_comment_and_still_gates(
@@ -1146,6 +1294,7 @@ def test_other_events_and_none_gate_everything(
     for job_env, inputs in ((push, {}), (pull, {"diff_base": "none", "pr_comment": "off"})):
         run = run_action(job_env, github_api.token(), **MISCONFIG_SECRET, **inputs)
         assert run.step("Resolve the pull request").outputs["diff-base"] == ""
+        assert not run.step("Cache the diff-base scans").ran
         assert (run.outputs["failing"], run.outputs["new"]) == ("2", "")
         result = json.loads(Path(run.outputs["json-file"]).read_text())
         assert "diff" not in result
@@ -1217,6 +1366,27 @@ with open(os.environ["SCANGATE_JSON"], "w") as out:
             ],
         ),
         ("image", "", "img dir/image.tar", ["scan", "image", "--input", "img dir/image.tar", "--"]),
+        (
+            "sbom",
+            "-x.json\n$(touch pwned).cdx.json `touch pwned`;a.spdx.json",
+            "",
+            [
+                "scan",
+                "sbom",
+                "--",
+                "-x.json",
+                "$(touch",
+                "pwned).cdx.json",
+                "`touch",
+                "pwned`;a.spdx.json",
+            ],
+        ),
+        (
+            "rootfs",
+            " root fs;$(touch pwned)\n",
+            "",
+            ["scan", "rootfs", "--", "root fs;$(touch pwned)"],
+        ),
     ],
 )
 def test_inputs_become_arguments_never_code(
@@ -1294,6 +1464,74 @@ jobs:
           print("act-test outputs: " + json.dumps({n: os.environ[n] for n in names}))
           PY
 """
+
+
+# --- dependency snapshots -----------------------------------------------------------------
+
+
+def snapshot_job_env(api: FakeGitHub) -> dict[str, str]:
+    """A push run's variables, the API on loopback, and a DB that serves the scan."""
+    event = {"GITHUB_EVENT_NAME": "push", "GITHUB_SHA": "a1" * 20, "GITHUB_REF": "refs/heads/main"}
+    return {
+        **github_api.env(None, api=api.url, **event),
+        "GITHUB_WORKFLOW": "CI",
+        "GITHUB_JOB": "scan",
+        "SCANGATE_MAX_DB_AGE": "36500",
+    }
+
+
+def test_dependency_snapshot_is_submitted_also_when_the_gate_fails(
+    run_action: RunAction, workspace: Path, runner_temp: Path, api: FakeGitHub
+) -> None:
+    trivydb.default_db(runner_temp / "scangate-cache")
+    trivydb.write_vulnerable_project(workspace / "project")
+    job_env = snapshot_job_env(api)
+    off = run_action(job_env, github_api.token(), scan_ref="project", scanners="vuln")
+    assert not off.step("Submit the dependency snapshot").ran and api.requests == []
+    assert "SCANGATE_DEPENDENCY_SNAPSHOT" not in off.log
+    run = run_action(
+        job_env, github_api.token(), scan_ref="project", scanners="vuln", dependency_snapshot="true"
+    )
+    assert run.outputs["verdict"] == "fail"
+    submit = run.step("Submit the dependency snapshot")
+    assert submit.returncode == 0, run.log
+    assert "scangate: dependency snapshot 1 submitted: SUCCESS" in submit.stdout
+    (request,) = api.writes()
+    assert request.path == f"/repos/{github_api.OWNER}/{github_api.REPO}/dependency-graph/snapshots"
+    assert request.authorization == f"Bearer {github_api.token()}"
+    (snapshot,) = api.snapshots
+    written = Path(run.outputs["dependency-snapshot-file"])
+    assert snapshot == json.loads(written.read_text())
+    assert (snapshot["sha"], snapshot["ref"]) == ("a1" * 20, "refs/heads/main")
+    assert snapshot["job"]["correlator"] == "CI / scan / scangate fs project"
+    lock = snapshot["manifests"]["project/package-lock.json"]
+    assert lock["file"] == {"source_location": "project/package-lock.json"}
+    assert "pkg:npm/lodash@4.17.11" in lock["resolved"]
+    assert github_api.token() not in run.log
+    assert run.step("Apply the verdict").returncode == 1
+
+
+def test_a_forbidden_dependency_snapshot_is_a_warning(
+    run_action: RunAction, workspace: Path, runner_temp: Path, api: FakeGitHub
+) -> None:
+    """A read-only token (a fork's pull request, or no contents: write): 403, a warning."""
+    trivydb.default_db(runner_temp / "scangate-cache")
+    trivydb.write_vulnerable_project(workspace / "project")
+    api.fail_with(403, github_api.FORK_403)
+    run = run_action(
+        snapshot_job_env(api),
+        github_api.token(),
+        scan_ref="project",
+        scanners="vuln",
+        dependency_snapshot="true",
+        fail="false",
+    )
+    submit = run.step("Submit the dependency snapshot")
+    assert submit.returncode == 0, run.log
+    assert "::warning title=scangate::dependency snapshot not submitted: " in submit.stderr
+    assert "permissions contents: write" in submit.stderr
+    assert run.succeeded and run.outputs["verdict"] == "fail"
+    assert github_api.token() not in run.log
 
 
 def copy_checkout(destination: Path) -> Path:
@@ -1451,10 +1689,20 @@ def test_act_runs_the_selftest_and_an_uploading_workflow(
     assert cache["restored"] == "trivy-db-Linux-2000-01-01"
     assert cache["path"].endswith("/scangate-cache/db")
     # The KEV and EPSS feeds have a daily cache of their own (nothing saved for it here).
-    (feeds_cache,) = [r for r in records if r["stub"] == "cache" and r is not cache]
+    caches = [r for r in records if r["stub"] == "cache" and r is not cache]
+    (feeds_cache,) = [r for r in caches if r["key"].startswith("scangate-feeds-")]
     assert re.fullmatch(r"scangate-feeds-Linux-\d{4}-\d\d-\d\d", feeds_cache["key"])
     assert feeds_cache["restore-keys"] == ["scangate-feeds-Linux-"]
     assert feeds_cache["path"].endswith("/scangate-cache/feeds")
+    # So has Trivy's checks bundle, for every misconfiguration scan of both jobs; the
+    # directory scans fetch no Java DB (Trivy reads jars in images and root filesystems).
+    checks = [r for r in caches if r["key"].startswith("trivy-checks-")]
+    assert checks
+    for record in checks:
+        assert re.fullmatch(r"trivy-checks-Linux-\d{4}-\d\d-\d\d", record["key"])
+        assert record["restore-keys"] == ["trivy-checks-Linux-"]
+        assert record["path"].endswith("/scangate-cache/policy")
+    assert not [r for r in caches if r["key"].startswith("trivy-java-db-")]
     # The upload ran although the gate failed, with every reported finding.
     (upload,) = [r for r in records if r["stub"] == "upload-sarif"]
     assert upload["sarif_file"] == printed["SARIF_FILE"]
@@ -1462,18 +1710,7 @@ def test_act_runs_the_selftest_and_an_uploading_workflow(
     assert "scangate: FAIL" in log.summaries("upload")
 
 
-ACT_PR_WORKFLOW = """\
-name: act-pr
-on: pull_request
-permissions: {}
-jobs:
-  pr:
-    runs-on: ubuntu-latest
-    permissions:
-      contents: read
-      pull-requests: write
-      security-events: write
-    steps:
+ACT_PR_STEPS = """\
       - uses: actions/checkout@CHECKOUT_SHA # the pin of selftest.yml
         with:
           persist-credentials: false
@@ -1499,6 +1736,44 @@ jobs:
           names = ("OUTCOME", "VERDICT", "FAILING", "NEW", "JSON_FILE")
           print("act-pr outputs: " + json.dumps({n: os.environ[n] for n in names}))
           PY
+"""
+# Two jobs of one pull request: the second restores the base scan the first saved. The
+# actions/cache stub restores but never saves (a composite action has no post step), so
+# the first job ends with a step that saves the diff-base entry into the stub's store.
+ACT_PR_WORKFLOW = f"""\
+name: act-pr
+on: pull_request
+permissions: {{}}
+jobs:
+  pr:
+    runs-on: ubuntu-latest
+    permissions:
+      contents: read
+      pull-requests: write
+      security-events: write
+    steps:
+{ACT_PR_STEPS}\
+      - name: Save the restored caches (what actions/cache does after the job)
+        shell: bash
+        run: |
+          python3 - <<'PY'
+          import json, os, shutil
+          from pathlib import Path
+          for line in Path(os.environ["ACT_STUB_LOG"]).read_text().splitlines():
+              record = json.loads(line)
+              if record["stub"] == "cache" and record["key"].startswith("scangate-diffbase-"):
+                  saved = Path(os.environ["ACT_STUB_CACHE"]) / record["key"]
+                  shutil.copytree(record["path"], saved)
+          PY
+  again:
+    needs: pr
+    runs-on: ubuntu-latest
+    permissions:
+      contents: read
+      pull-requests: write
+      security-events: write
+    steps:
+{ACT_PR_STEPS}\
 """
 
 
@@ -1576,26 +1851,277 @@ def test_act_runs_the_action_on_a_pull_request_event(
     tmp_path: Path, fake_github_token: str, api: FakeGitHub, fork: bool
 ) -> None:
     """diff-base auto: the base commit comes from the event payload and is fetched into the
-    shallow clone; the gate fails on the new secret only. A fork: no upload, no comment."""
+    shallow clone; the gate fails on the new secret only. A fork: no upload, no comment.
+    A second job of the pull request restores the first one's base scan and does not scan
+    the base again."""
     log, records, pr = run_act_pull_request(tmp_path, fake_github_token, api, fork=fork)
     tail = log.text()[-20000:]
-    assert log.job_results() == {"pr": "success"}, tail
-    printed = log.printed("pr", "act-pr outputs: ")
-    assert printed["OUTCOME"] == "failure" and printed["VERDICT"] == "fail", tail
-    assert (printed["FAILING"], printed["NEW"]) == ("1", "1")
+    assert log.job_results() == {"pr": "success", "again": "success"}, tail
+    for job in ("pr", "again"):
+        printed = log.printed(job, "act-pr outputs: ")
+        assert printed["OUTCOME"] == "failure" and printed["VERDICT"] == "fail", tail
+        assert (printed["FAILING"], printed["NEW"]) == ("1", "1")
     output = log.output("pr")
     assert f"scangate: fetching the base commit {pr.base}" in output
     assert github_api.token() not in log.text() and fake_github_token not in log.text()
+    # The base scan's cache: the first job finds nothing and scans the base; the second
+    # restores the entry the first saved, under the same key, and does not.
+    first, second = [r for r in records if r["stub"] == "cache" and "diffbase" in r["key"]]
+    assert re.fullmatch(
+        rf"scangate-diffbase-Linux-{pr.base}-[0-9a-f]{{16}}-[0-9-]{{10}}", first["key"]
+    )
+    assert first["restore-keys"] == [
+        first["key"][:-10],
+        f"scangate-diffbase-Linux-{pr.base}-",
+        "scangate-diffbase-Linux-",
+    ]
+    assert first["path"].endswith("/scangate-cache/diff-base")
+    assert (first["restored"], second["restored"]) == (None, first["key"])
+    assert second["key"] == first["key"] and second["path"] != first["path"]  # another job
+    assert f"at {pr.base[:12]} finished in" in output
+    assert f"at {pr.base[:12]} finished in" not in log.output("again"), log.output("again")
     uploads = [r for r in records if r["stub"] == "upload-sarif"]
     if fork:
         assert uploads == []
         assert "pull request from a fork: the SARIF is not uploaded" in log.text()
         assert api.requests == []
     else:
-        (upload,) = uploads
-        assert upload["results"] == 3
+        assert [u["results"] for u in uploads] == [3, 3]
         (create,) = api.writes()
         body = str(create.body["body"]) if create.body else ""
         assert body.startswith("<!-- scangate:act-pr -->")
         assert f"Compared with the base commit {pr.base[:12]}." in body
         assert "**1 new failing finding** (1 secret)" in body
+
+
+ACT_SNAPSHOT_WORKFLOW = """\
+name: act-snapshot
+on: push
+permissions: {}
+jobs:
+  snapshot:
+    runs-on: ubuntu-latest
+    permissions:
+      contents: write
+    steps:
+      - uses: actions/checkout@CHECKOUT_SHA # the pin of selftest.yml
+        with:
+          persist-credentials: false
+      - id: scan
+        uses: ./
+        continue-on-error: true
+        with:
+          scan-ref: project
+          scanners: vuln
+          upload-sarif: "false"
+          dependency-snapshot: "true"
+      - name: Print the outputs
+        shell: bash
+        env:
+          OUTCOME: ${{ steps.scan.outcome }}
+          VERDICT: ${{ steps.scan.outputs.verdict }}
+          SNAPSHOT_FILE: ${{ steps.scan.outputs.dependency-snapshot-file }}
+        run: |
+          python3 - <<'PY'
+          import json, os
+          names = ("OUTCOME", "VERDICT", "SNAPSHOT_FILE")
+          print("act-snapshot outputs: " + json.dumps({n: os.environ[n] for n in names}))
+          PY
+"""
+
+
+@pytest.mark.slow
+def test_act_submits_the_dependency_snapshot_of_a_push(tmp_path: Path, api: FakeGitHub) -> None:
+    """act on a push: the snapshot names the pushed commit and branch (GITHUB_SHA and
+    GITHUB_REF as act sets them) and reaches the loopback API with the workflow's token."""
+    pins = remote_pins()
+    repo = copy_checkout(tmp_path / "repo")
+    act_dir = repo / ".github" / "act"
+    act_dir.mkdir()
+    (act_dir / "act-snapshot.yml").write_text(
+        ACT_SNAPSHOT_WORKFLOW.replace("CHECKOUT_SHA", pins["actions/checkout"])
+    )
+    trivydb.write_vulnerable_project(repo / "project")
+    git_commit_all(repo)
+    head = git_in(repo, "rev-parse", "HEAD")
+    store = tmp_path / "cache-store"
+    trivydb.default_db(tmp_path / "db-build")
+    shutil.copytree(tmp_path / "db-build" / "db", store / "trivy-db-Linux-2000-01-01")
+    stub_log = tmp_path / "stub-log.jsonl"
+    stub_log.write_text("")
+    (tmp_path / "home").mkdir()
+    argv = [str(BIN / "act"), "push", "-W", ".github/act", "-P", "ubuntu-latest=-self-hosted"]
+    argv += ["--action-offline-mode", "--pull=false", "--no-cache-server", "--no-skip-checkout"]
+    argv += ["--json", "-s", "GITHUB_TOKEN"]  # its value comes from act's environment
+    for name, sha in sorted(pins.items()):
+        argv += ["--local-repository", f"{name}@{sha}={STUB_FOR[name]}"]
+    job_env = {
+        "ACT_STUB_REPOSITORY": str(repo),
+        "ACT_STUB_LOG": str(stub_log),
+        "ACT_STUB_CACHE": str(store),
+        "SCANGATE_OFFLINE": "true",
+        "SCANGATE_MAX_DB_AGE": "36500",
+        "GITHUB_API_URL": api.url,
+    }
+    for name, value in job_env.items():
+        argv += ["--env", f"{name}={value}"]
+    env = {**inherited_env(), "HOME": str(tmp_path / "home"), "ACT_DISABLE_VERSION_CHECK": "1"}
+    env["GITHUB_TOKEN"] = github_api.token()
+    completed = subprocess.run(
+        argv, cwd=repo, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    events = []
+    for line in completed.stdout.splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            events.append({"msg": line})
+    log = ActLog(completed.returncode, events)
+    tail = log.text()[-20000:]
+    assert log.job_results() == {"snapshot": "success"}, tail
+    printed = log.printed("snapshot", "act-snapshot outputs: ")
+    assert printed["OUTCOME"] == "failure" and printed["VERDICT"] == "fail", tail
+    (request,) = api.writes()
+    assert request.authorization == f"Bearer {github_api.token()}"
+    (snapshot,) = api.snapshots
+    jsonschema.Draft202012Validator(SNAPSHOT_SCHEMA).validate(snapshot)
+    assert (snapshot["sha"], snapshot["ref"]) == (head, "refs/heads/main")
+    assert "project/package-lock.json" in snapshot["manifests"]
+    assert "scangate: dependency snapshot 1 submitted: SUCCESS" in log.output("snapshot")
+    assert github_api.token() not in log.text()
+
+
+ACT_TARGETS_WORKFLOW = """\
+name: act-targets
+on: push
+permissions: {}
+jobs:
+  targets:
+    runs-on: ubuntu-latest
+    permissions:
+      contents: read
+    steps:
+      - uses: actions/checkout@CHECKOUT_SHA # the pin of selftest.yml
+        with:
+          persist-credentials: false
+      - id: sbom
+        uses: ./
+        continue-on-error: true
+        with:
+          scan-type: sbom
+          scan-ref: |
+            sboms/app.cdx.json
+            sboms/app.spdx.json
+          sarif-file: sbom.sarif
+          upload-sarif: "false"
+      - id: rootfs
+        uses: ./
+        continue-on-error: true
+        with:
+          scan-type: rootfs
+          scan-ref: rootfs
+          scanners: vuln,secret
+          sarif-file: rootfs.sarif
+          upload-sarif: "false"
+      - name: Print the outputs
+        shell: bash
+        env:
+          SBOM: ${{ toJSON(steps.sbom.outputs) }}
+          SBOM_OUTCOME: ${{ steps.sbom.outcome }}
+          ROOTFS: ${{ toJSON(steps.rootfs.outputs) }}
+          ROOTFS_OUTCOME: ${{ steps.rootfs.outcome }}
+        run: |
+          python3 - <<'PY'
+          import json, os
+          names = ("SBOM", "SBOM_OUTCOME", "ROOTFS", "ROOTFS_OUTCOME")
+          printed = {n: os.environ[n] for n in names}
+          with open(json.loads(printed["SBOM"])["sarif-file"], encoding="utf-8") as handle:
+              runs = json.load(handle)["runs"]
+          printed["SBOM_SARIF"] = {
+              run["automationDetails"]["id"]: sorted({
+                  loc["physicalLocation"]["artifactLocation"]["uri"]
+                  for result in run["results"] for loc in result["locations"]
+              })
+              for run in runs
+          }
+          print("act-targets outputs: " + json.dumps(printed))
+          PY
+"""
+
+
+@pytest.mark.slow
+def test_act_scans_sbom_files_and_a_root_filesystem(
+    tmp_path: Path, trivy_scan: TrivyScanner, fake_github_token: str
+) -> None:
+    """act on a push: `scan-type: sbom` with two SBOM files made by the real Trivy (one
+    verdict), and `scan-type: rootfs` on a Debian tree holding a token."""
+    pins = remote_pins()
+    repo = copy_checkout(tmp_path / "repo")
+    act_dir = repo / ".github" / "act"
+    act_dir.mkdir()
+    (act_dir / "act-targets.yml").write_text(
+        ACT_TARGETS_WORKFLOW.replace("CHECKOUT_SHA", pins["actions/checkout"])
+    )
+    project = trivydb.write_vulnerable_project(tmp_path / "project")
+    (repo / "sboms").mkdir()
+    trivy_scan.fs(project, repo / "sboms" / "app.cdx.json", fmt="cyclonedx")
+    trivy_scan.fs(project, repo / "sboms" / "app.spdx.json", fmt="spdx-json")
+    token = f"GITHUB_TOKEN={fake_github_token}\n".encode()
+    for name, data in images.rootfs_files(images.DEBIAN_PACKAGES, {"etc/ci.env": token}).items():
+        (repo / "rootfs" / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / "rootfs" / name).write_bytes(data)
+    git_commit_all(repo)
+    store = tmp_path / "cache-store"
+    trivydb.default_db(tmp_path / "db-build")
+    shutil.copytree(tmp_path / "db-build" / "db", store / "trivy-db-Linux-2000-01-01")
+    stub_log = tmp_path / "stub-log.jsonl"
+    stub_log.write_text("")
+    (tmp_path / "home").mkdir()
+    argv = [str(BIN / "act"), "push", "-W", ".github/act", "-P", "ubuntu-latest=-self-hosted"]
+    argv += ["--action-offline-mode", "--pull=false", "--no-cache-server", "--no-skip-checkout"]
+    argv += ["--json"]
+    for name, sha in sorted(pins.items()):
+        argv += ["--local-repository", f"{name}@{sha}={STUB_FOR[name]}"]
+    job_env = {
+        "ACT_STUB_REPOSITORY": str(repo),
+        "ACT_STUB_LOG": str(stub_log),
+        "ACT_STUB_CACHE": str(store),
+        "SCANGATE_OFFLINE": "true",
+        "SCANGATE_MAX_DB_AGE": "36500",
+    }
+    for name, value in job_env.items():
+        argv += ["--env", f"{name}={value}"]
+    env = {**inherited_env(), "HOME": str(tmp_path / "home"), "ACT_DISABLE_VERSION_CHECK": "1"}
+    completed = subprocess.run(
+        argv, cwd=repo, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    events = []
+    for line in completed.stdout.splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            events.append({"msg": line})
+    log = ActLog(completed.returncode, events)
+    tail = log.text()[-20000:]
+    assert log.job_results() == {"targets": "success"}, tail
+    prefix = "act-targets outputs: "
+    (line,) = [ln for ln in log.output("targets").splitlines() if ln.startswith(prefix)]
+    printed: dict[str, Any] = json.loads(line[len(prefix) :])
+    sbom, rootfs = json.loads(printed["SBOM"]), json.loads(printed["ROOTFS"])
+    # Both gates fail (fail: true), and continue-on-error kept the job going.
+    assert (printed["SBOM_OUTCOME"], sbom["verdict"]) == ("failure", "fail"), tail
+    assert (printed["ROOTFS_OUTCOME"], rootfs["verdict"]) == ("failure", "fail"), tail
+    severities = Counter(
+        f.severity for group in trivydb.EXPECTED_FS_FINDINGS.values() for f in group
+    )
+    twice = {severity: 2 * n for severity, n in severities.items()}
+    assert json.loads(sbom["counts"]) == counts(vulnerability=twice)
+    os_severities = Counter(f.severity for f in trivydb.EXPECTED_IMAGE_FINDINGS["debian"])
+    assert json.loads(rootfs["counts"]) == counts(
+        vulnerability=dict(os_severities), secret={"CRITICAL": 1}
+    )
+    # The SBOM findings are located at their files; each SBOM is its own SARIF run.
+    assert printed["SBOM_SARIF"] == {
+        f"scangate/fs/sboms/{n}/": [f"sboms/{n}"] for n in ("app.cdx.json", "app.spdx.json")
+    }
+    assert fake_github_token not in log.text()

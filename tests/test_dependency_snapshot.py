@@ -10,8 +10,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
+import responses
 
 from tests.support import github_api, gitrepo, plan_fixtures
 from tests.support.scanning import clean_env, run_scangate
@@ -73,9 +74,18 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def scan(
-    args: list[str], cwd: Path, cache: Path, tmp: Path, env: dict[str, str] | None = None
+    args: list[str | Path], cwd: Path, cache: Path, tmp: Path, env: dict[str, str] | None = None
 ) -> Any:
-    argv = ["scan", *args, "--scanners", "vuln", "--offline", "--cache-dir", cache, "-q"]
+    argv: list[str | Path] = [
+        "scan",
+        *args,
+        "--scanners",
+        "vuln",
+        "--offline",
+        "--cache-dir",
+        cache,
+        "-q",
+    ]
     return run_scangate(argv, cwd=cwd, env={**clean_env(tmp), **(env or {})})
 
 
@@ -199,7 +209,7 @@ def test_an_image_has_its_packages_and_no_file_in_the_repository(
     plan_fixtures.write_image(tmp_path / "img.tar")
     out = tmp_path / "snapshot.json"
     github = {"GITHUB_SHA": "d" * 40, "GITHUB_REF": "refs/tags/v1"}
-    args = ["image", "--input", "img.tar", "--dependency-snapshot", out]
+    args: list[str | Path] = ["image", "--input", "img.tar", "--dependency-snapshot", out]
     done = scan(args, tmp_path, cache, tmp_path, github)
     assert done.returncode == 1, done.stderr
     snapshot = json.loads(out.read_text())
@@ -241,7 +251,8 @@ def test_no_usable_commit_is_exit_2_before_trivy_runs(
         env = {**genv, **env}
     out = tmp_path / "snapshot.json"
     out.write_text("kept")
-    argv = ["fs", ".", "--dependency-snapshot", out, "--trivy", tmp_path / "no-such-trivy"]
+    argv: list[str | Path] = ["fs", ".", "--dependency-snapshot", out]
+    argv += ["--trivy", tmp_path / "no-such-trivy"]
     done = scan(argv, project, cache, tmp_path, env)
     assert done.returncode == 2, done.stderr
     (line,) = done.stderr.splitlines()
@@ -249,3 +260,145 @@ def test_no_usable_commit_is_exit_2_before_trivy_runs(
     if setup == "detached":
         assert "HEAD is detached" in line
     assert out.read_text() == "kept"
+
+
+# --- scangate snapshot submit: GitHub's REST API through `responses` ------------------------
+
+SUBMIT_URL = github_api.snapshots_url()
+
+
+@pytest.fixture(scope="module")
+def snapshot_file(cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A snapshot the real scan wrote (npm, with a bidi control in a package name)."""
+    tmp = tmp_path_factory.mktemp("snapshot-file")
+    project = write_npm(tmp / "project")
+    out = tmp / "snapshot.json"
+    github = {"GITHUB_SHA": "f" * 40, "GITHUB_REF": "refs/heads/main"}
+    done = scan(["fs", ".", "--dependency-snapshot", out], project, cache, tmp, github)
+    assert done.returncode == 1, done.stderr
+    return out
+
+
+@pytest.fixture
+def github(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", github_api.token())
+    monkeypatch.setenv("GITHUB_REPOSITORY", f"{github_api.OWNER}/{github_api.REPO}")
+    monkeypatch.setenv("GITHUB_API_URL", github_api.API)
+
+
+def submit(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from scangate.cli import run
+
+    code = run(["snapshot", "submit", str(path)])
+    out, err = capsys.readouterr()
+    assert github_api.token() not in out + err
+    return code, out, err
+
+
+def answer(status: int, body: dict[str, Any]) -> responses.Response:
+    return responses.Response(
+        responses.POST, SUBMIT_URL, json=body, status=status, headers=github_api.headers()
+    )
+
+
+@pytest.mark.usefixtures("github")
+def test_submit_posts_the_file_as_written_and_prints_the_result(
+    hermetic: responses.RequestsMock, snapshot_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hermetic.add(answer(201, github_api.snapshot_created()))
+    code, out, err = submit(snapshot_file, capsys)
+    assert code == 0, err
+    assert out.strip() == (
+        f"scangate: dependency snapshot 12345 submitted: SUCCESS: {github_api.SNAPSHOT_MESSAGE}"
+    )
+    (call,) = hermetic.calls
+    request = call.request
+    assert request.method == "POST" and request.url == SUBMIT_URL
+    assert request.body == snapshot_file.read_bytes()  # the bytes reviewed are those sent
+    validate(json.loads(request.body))
+    assert request.headers["Authorization"] == f"Bearer {github_api.token()}"
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["Accept"] == "application/vnd.github+json"
+    assert request.headers["X-GitHub-Api-Version"] == "2022-11-28"
+
+
+@pytest.mark.usefixtures("github")
+def test_a_502_is_retried(
+    hermetic: responses.RequestsMock, snapshot_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hermetic.add(answer(502, github_api.error("Server Error", 502)))
+    hermetic.add(answer(201, github_api.snapshot_created(777)))
+    code, out, err = submit(snapshot_file, capsys)
+    assert code == 0, err
+    assert "dependency snapshot 777 submitted" in out
+    assert [getattr(c.response, "status_code", None) for c in hermetic.calls] == [502, 201]
+
+
+@pytest.mark.usefixtures("github")
+@pytest.mark.parametrize(
+    ("status", "message", "hint"),
+    [
+        (403, github_api.FORK_403, "permissions contents: write"),
+        (404, "Not Found", "check GITHUB_REPOSITORY"),
+    ],
+)
+def test_403_and_404_are_warnings_never_failures(
+    hermetic: responses.RequestsMock,
+    snapshot_file: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    message: str,
+    hint: str,
+) -> None:
+    hermetic.add(answer(status, github_api.error(message, status)))
+    code, out, err = submit(snapshot_file, capsys)
+    assert code == 0 and out == ""
+    (line,) = err.splitlines()
+    assert line.startswith("scangate: warning: dependency snapshot not submitted: POST ")
+    assert f"HTTP {status} ({message})" in line and hint in line
+    # In GitHub Actions: an annotation on the run's page.
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    hermetic.add(answer(status, github_api.error(message, status)))
+    code, out, err = submit(snapshot_file, capsys)
+    assert code == 0
+    assert err.startswith("::warning title=scangate::dependency snapshot not submitted")
+
+
+@pytest.mark.usefixtures("github")
+def test_a_refused_snapshot_or_a_failing_github_is_exit_3(
+    hermetic: responses.RequestsMock, snapshot_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hermetic.add(answer(422, github_api.error("Invalid request", 422)))
+    code, _, err = submit(snapshot_file, capsys)
+    assert code == 3
+    assert "HTTP 422 (Invalid request): GitHub refused the snapshot" in err
+
+
+@pytest.mark.usefixtures("github")
+def test_githubs_words_are_escaped(
+    hermetic: responses.RequestsMock, snapshot_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hostile = f"ok\n::error::pwned \x1b[31mred{BIDI} {github_api.token()}"
+    hermetic.add(answer(201, github_api.snapshot_created(1, hostile)))
+    code, out, _ = submit(snapshot_file, capsys)
+    assert code == 0
+    (line,) = out.splitlines()
+    assert "\x1b" not in line and BIDI not in line and "\\n::error::pwned" in line
+
+
+def test_what_is_not_a_snapshot_or_no_token_is_exit_2(
+    tmp_path: Path,
+    snapshot_file: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    not_one = tmp_path / "result.json"
+    not_one.write_text('{"verdict": "pass"}')
+    code, _, err = submit(not_one, capsys)
+    assert code == 2 and "not a dependency snapshot (no version, sha, ref" in err
+    code, _, err = submit(tmp_path / "missing.json", capsys)
+    assert code == 2 and "no such file" in err
+    # The file is fine; GitHub's variables are missing: nothing is sent.
+    code, _, err = submit(snapshot_file, capsys)
+    assert code == 2 and "no GITHUB_TOKEN" in err

@@ -338,6 +338,36 @@ def test_a_second_run_takes_the_base_from_the_cache(tmp_path: Path, env: dict[st
     assert not list((tmp_path / "tmp").iterdir())
 
 
+def test_the_vex_documents_are_part_of_the_cache_key(tmp_path: Path, env: dict[str, str]) -> None:
+    """The base is scanned with the --vex files (Trivy moves what they suppress to its
+    modified findings): a base cached with other VEX contents, at the same path, is not used."""
+    from tests.test_vex import openvex, statement
+
+    clone = repo(tmp_path, env, {"requirements.txt": "requests==2.19.0\n", ".trivyignore": ""})
+    clone.commit("add yaml", {"requirements.txt": "requests==2.19.0\nPyYAML==5.3\n"})
+    vex = tmp_path / "vex.json"
+
+    def write_vex(status: str, **extra: str) -> None:
+        doc = openvex(statement(trivydb.REQUESTS_CVE, "pkg:pypi/requests", status, **extra))
+        vex.write_text(json.dumps(doc))
+
+    write_vex("fixed")
+    first = gate(clone, "--vex", str(vex))
+    assert first[0] == 1, first[3]
+    assert len(scans(tmp_path)) == 2
+    assert first[1] is not None and decisions(first[1])[trivydb.REQUESTS_CVE] == "allowed"
+    assert gate(clone, "--vex", str(vex))[0] == 1
+    assert len(scans(tmp_path)) == 3  # the head only: the same VEX bytes, a cache hit
+    write_vex("under_investigation")
+    third = gate(clone, "--vex", str(vex))
+    assert third[0] == 1, third[3]
+    assert len(scans(tmp_path)) == 5  # other VEX bytes: the base scanned again
+    assert third[1] is not None and decisions(third[1])[trivydb.REQUESTS_CVE] == "pre-existing"
+    assert len(list((Path(env["SCANGATE_CACHE_DIR"]) / "diff-base").glob("*.json"))) == 2
+    assert gate(clone)[0] == 1
+    assert len(scans(tmp_path)) == 7  # no VEX: a key of its own
+
+
 def test_a_corrupt_cache_file_is_scanned_again(tmp_path: Path, env: dict[str, str]) -> None:
     clone = repo(tmp_path, env, {"requirements.txt": "requests==2.19.0\n"})
     clone.commit("add yaml", {"requirements.txt": "requests==2.19.0\nPyYAML==5.3\n"})

@@ -114,6 +114,26 @@ def test_a_second_run_against_the_same_base_archive_does_not_scan_it_again(
     assert got[(trivydb.ZLIB_CVE, "zlib1g")] == "pre-existing"
 
 
+def test_a_base_image_cached_with_other_vex_documents_is_scanned_again(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    from tests.test_vex import openvex, statement
+
+    images.write_docker_archive(tmp_path / "v1.tar", WITHOUT_ZLIB, repo_tag="example.test/a:1")
+    images.write_docker_archive(tmp_path / "v2.tar", repo_tag="example.test/a:2")
+    vex = tmp_path / "vex.json"
+    args = ("--input", "v2.tar", "--diff-base-input", "v1.tar", "--vex", "vex.json")
+    v1, v2 = str(tmp_path / "v1.tar"), str(tmp_path / "v2.tar")
+    for status in ("under_investigation", "under_investigation", "affected"):
+        doc = openvex(statement(trivydb.ZLIB_CVE, "pkg:deb/debian/zlib1g", status))
+        vex.write_text(json.dumps(doc))
+        code, _, output = scan(tmp_path, env, *args)
+        assert code == 1, output
+    # The same VEX bytes: the base from the cache; other bytes at the same path: scanned.
+    assert scanned(tmp_path) == [v2, v1, v2, v2, v1]
+    assert len(cache_files(env)) == 2
+
+
 def test_a_cached_base_lists_the_same_fixed_findings_as_a_scanned_one(
     tmp_path: Path, env: dict[str, str]
 ) -> None:

@@ -15,10 +15,9 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ import responses
 from scangate.pr_comment_body import marker
 from tests.support import github_api, gitrepo, scanning
 from tests.support.gitrepo import Clone
+from tests.support.loopback import serving
 from tests.support.scanning import clean_env, run_scangate
 from tests.support.workflow_commands import commands
 from tests.test_action import (  # the Action run by act, offline (tests/test_action.py)
@@ -107,18 +107,10 @@ def hostile_api() -> Iterator[HostileAPI]:
         def do_PATCH(self) -> None:
             self._handle("PATCH")
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    port = server.server_address[1]
-    state.url = f"http://127.0.0.1:{port}"
-    state.other_url = f"http://localhost:{port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as port:
+        state.url = f"http://127.0.0.1:{port}"
+        state.other_url = f"http://localhost:{port}"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def gh_env(tmp_path: Path, api_url: str, **extra: str) -> dict[str, str]:

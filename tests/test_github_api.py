@@ -16,7 +16,7 @@ import pytest
 import requests
 import responses
 
-from scangate import github_api
+from scangate import github_api, github_http
 from scangate.github_api import GitHubClient, GitHubError
 from scangate.github_env import (
     client_from_env,
@@ -427,7 +427,7 @@ def test_an_answer_that_is_not_json(hermetic: responses.RequestsMock) -> None:
 def test_an_oversized_answer_is_not_read(
     hermetic: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(github_api, "MAX_RESPONSE_BYTES", 1 << 20)
+    monkeypatch.setattr(github_http, "MAX_RESPONSE_BYTES", 1 << 20)
     huge = [gh.comment(i, "x" * 60_000) for i in range(1, 30)]
     add(hermetic, "GET", gh.comments_url() + "?per_page=100", huge)
     api, _ = client()

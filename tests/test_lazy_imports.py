@@ -40,7 +40,13 @@ GATING = (
     "scangate.cli._gate_step",
 )
 # What only some commands or outputs need.
-SCANNING = ("scangate.trivy_run", "scangate.trivy_install", "scangate.trivy_locate")
+SCANNING = (
+    "scangate.trivy_run",
+    "scangate.trivy_argv",
+    "scangate.trivy_process",
+    "scangate.trivy_install",
+    "scangate.trivy_locate",
+)
 HOOKS = ("scangate.hook", "scangate.hook_files", "scangate.cli._hook_steps")
 OUTPUTS = ("scangate.formats.sarif", "sarif_om", "scangate.formats.markdown", "tabulate")
 BASELINE = ("scangate.baseline",)

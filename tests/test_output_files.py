@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import scanning
+from tests.test_vex import openvex, statement
 
 REPORT = Path(__file__).resolve().parent / "data" / "reports" / "current-fs-vuln.json"
 IS_ROOT = os.geteuid() == 0
@@ -243,7 +244,8 @@ def test_raw_report_and_json_on_one_file_are_refused_before_trivy_runs(tmp_path:
 
 
 def _inputs(directory: Path) -> dict[str, bytes]:
-    """A report, its links, a baseline of it, a policy and ignore files, in `directory`."""
+    """A report, its links, a baseline of it, a policy, ignore files and a VEX file with its
+    links, in `directory`."""
     shutil.copy(REPORT, directory / "r.json")
     (directory / "link.json").symlink_to("r.json")
     os.link(directory / "r.json", directory / "hard.json")
@@ -252,6 +254,10 @@ def _inputs(directory: Path) -> dict[str, bytes]:
     (directory / "p.yaml").write_text("fail-on:\n  vulnerability: critical\n")
     (directory / "ig").write_text("CVE-2000-0001\n")
     (directory / ".trivyignore").write_text("CVE-2000-0002\n")
+    vex = openvex(statement("CVE-2000-0003", "pkg:pypi/requests", "fixed"))
+    (directory / "v.json").write_text(json.dumps(vex))
+    (directory / "vlink.json").symlink_to("v.json")
+    os.link(directory / "v.json", directory / "vhard.json")
     return {p.name: p.read_bytes() for p in directory.iterdir()}
 
 
@@ -266,9 +272,14 @@ def _inputs(directory: Path) -> dict[str, bytes]:
         (["r.json", "--policy", "p.yaml", "--sarif", "p.yaml"], "names the policy p.yaml"),
         (["r.json", "--ignorefile", "ig", "--json", "ig"], "names the ignore file ig"),
         (["r.json", "--markdown", ".trivyignore"], "names the ignore file"),
+        (["r.json", "--vex", "v.json", "--json", "v.json"], "--json v.json names the VEX file"),
+        (["r.json", "--vex", "v.json", "--sarif", "vlink.json"], "vlink.json names the VEX"),
+        (["r.json", "--vex", "vlink.json", "--json", "v.json"], "the VEX file vlink.json"),
+        (["r.json", "--vex", "v.json", "--markdown", "vhard.json"], "names the VEX file v.json"),
     ],
     ids=["report", "report-spelled-otherwise", "report-symlink", "report-hard-link",
-         "baseline", "policy", "ignorefile", "found-ignore-file"],
+         "baseline", "policy", "ignorefile", "found-ignore-file",
+         "vex", "vex-symlink-output", "vex-given-as-symlink", "vex-hard-link"],
 )  # fmt: skip
 def test_an_output_naming_an_input_is_refused_before_the_work(
     tmp_path: Path, args: list[str], message: str
@@ -295,6 +306,25 @@ def test_scan_with_its_baseline_as_an_output_is_refused_before_trivy_runs(tmp_pa
     assert proc.returncode == 2
     assert "--sarif b.json names the baseline b.json, which this run reads" in one_error(proc)
     assert fake.calls() == []
+
+
+@pytest.mark.parametrize("output", ["v.json", "vlink.json", "vhard.json"])
+def test_scan_with_its_vex_file_as_an_output_is_refused_before_trivy_runs(
+    tmp_path: Path, output: str
+) -> None:
+    """Regression: `--vex` files were not among the run's inputs, so `--json v.json --vex
+    v.json` replaced the VEX document with the result."""
+    before = _inputs(tmp_path)
+    fake = scanning.fake_trivy(tmp_path / "bin")
+    (tmp_path / "src").mkdir()
+    proc = scangate(
+        "scan", "fs", "src", "--trivy", fake.path, "--cache-dir", tmp_path / "cache",
+        "--vex", "v.json", "--json", output, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert f"--json {output} names the VEX file v.json, which this run reads" in one_error(proc)
+    assert fake.calls() == []
+    assert (tmp_path / "v.json").read_bytes() == before["v.json"]
 
 
 # --- all outputs or none ------------------------------------------------------------------------

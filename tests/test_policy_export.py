@@ -9,15 +9,19 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from scangate.policy_export import justification
+from scangate.findings import Kind
+from scangate.policy_export import justification, trivy_id
 from tests.conftest import TrivyScanner
 from tests.support import trivydb
-from tests.support.scanning import clean_env, run_scangate, write_fixture_repo
+from tests.support.scanning import clean_env, minimal_report, run_scangate, write_fixture_repo
 
 TODAY = "2026-06-01"
+# OpenVEX's JSON schema (openvex/spec, v0.2.0), vendored as test data.
+OPENVEX_SCHEMA = Path(__file__).parent / "data" / "openvex" / "openvex_json_schema_0.2.0.json"
 HOSTILE = "Not used: only called from tests\n::error::pwned \u202e\x1b[31m ##[group] `x`"
 
 POLICY = f"""\
@@ -31,7 +35,7 @@ allow:
   - id: {trivydb.PYYAML_CVE}
     reason: mitigated by a WAF rule
     packages: ["Py*"]
-  - id: {trivydb.LODASH_CVE}
+  - id: {trivydb.LODASH_CVE.lower()}
     reason: accepted risk
   - id: {trivydb.SMALLVEC_CVE}
     reason: not reachable
@@ -133,6 +137,7 @@ def test_openvex_round_trip_through_trivy(
     stderr = _export(repo, tmp_path, "openvex", vex, "--report", raw)
 
     document = json.loads(vex.read_text())
+    jsonschema.Draft202012Validator(json.loads(OPENVEX_SCHEMA.read_text())).validate(document)
     assert vex.read_bytes().isascii()  # every reason \u-escaped: inert wherever it is shown
     assert document["@context"] == "https://openvex.dev/ns/v0.2.0"
     assert document["timestamp"] == f"{TODAY}T00:00:00Z"
@@ -146,14 +151,17 @@ def test_openvex_round_trip_through_trivy(
     ]
     assert requests["status"] == "not_affected"
     assert requests["justification"] == "vulnerable_code_not_in_execute_path"
-    assert requests["impact_statement"] == HOSTILE  # the reason, whole, as data
-    assert "expires 2099-01-01" in requests["status_notes"]
+    # The reason, whole, as data: beside a justification, in the status notes.
+    assert "impact_statement" not in requests
+    assert requests["status_notes"] == f"{HOSTILE}; a scangate allow entry; owner team\nx; " + (
+        "expires 2099-01-01"
+    )
     assert by_id[trivydb.PYYAML_CVE]["products"][0]["@id"] == "pkg:pypi/pyyaml"
     assert by_id[trivydb.PYYAML_CVE]["justification"] == "inline_mitigations_already_exist"
     assert by_id[trivydb.URLLIB3_MEDIUM_CVE]["justification"] == "vulnerable_code_not_present"
 
     lines = _stderr_lines(stderr)
-    assert _mentions(lines, trivydb.LODASH_CVE, "no package")
+    assert _mentions(lines, trivydb.LODASH_CVE.lower(), "no package")
     assert _mentions(lines, trivydb.SMALLVEC_CVE, "scoped to paths")
     assert _mentions(lines, trivydb.TIME_CVE, "expired on 2020-01-01")
     assert _mentions(lines, "KSV-0001", "OpenVEX covers vulnerabilities only")
@@ -193,8 +201,10 @@ def test_trivyignore_round_trip_through_trivy(
     assert trivydb.TIME_CVE not in vulns
     # The old spelling AVD-DS-0002 is written as Trivy 0.76 reports the check.
     assert {i["id"] for i in document["misconfigurations"]} >= {"DS-0002", "KSV-0001"}
+    # Written case-blind in the policy, as Trivy reports it where Trivy compares exactly.
+    assert trivydb.LODASH_CVE in vulns
     assert {i["id"] for i in document["licenses"]} == {
-        trivydb.LODASH_CVE,
+        trivydb.LODASH_CVE.lower(),
         trivydb.SMALLVEC_CVE,
         "AVD-DS-0002",  # canonical only where scangate reads it as a check
         "github-pat",
@@ -267,3 +277,52 @@ def test_stdout_and_refusals(repo: Path, tmp_path: Path) -> None:
 )
 def test_justification_from_reason(reason: str, expected: str | None) -> None:
     assert justification(reason) == expected
+
+
+def test_a_reason_without_a_justification_is_the_impact_statement(tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text(
+        "allow:\n  - id: CVE-2024-0001\n    reason: risk accepted by security\n"
+        "    packages: [left-pad]\n"
+    )
+    report = tmp_path / "report.json"
+    vuln = {
+        "VulnerabilityID": "CVE-2024-0001",
+        "PkgName": "left-pad",
+        "PkgIdentifier": {"PURL": "pkg:npm/left-pad@1.0.0"},
+        "InstalledVersion": "1.0.0",
+        "FixedVersion": "1.0.1",
+        "Severity": "HIGH",
+    }
+    result = {"Target": "package-lock.json", "Class": "lang-pkgs", "Type": "npm"}
+    report.write_text(json.dumps(minimal_report(results=[{**result, "Vulnerabilities": [vuln]}])))
+    proc = run_scangate(
+        ["policy", "export", "-f", "openvex", "-p", "policy.yaml", "--report", report,
+         "--today", TODAY, "--author", "Sec Team <sec@example.test>"],
+        cwd=tmp_path,
+        env=clean_env(tmp_path),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    document = json.loads(proc.stdout)
+    jsonschema.Draft202012Validator(json.loads(OPENVEX_SCHEMA.read_text())).validate(document)
+    assert document["author"] == "Sec Team <sec@example.test>"
+    [statement] = document["statements"]
+    assert "justification" not in statement
+    assert statement["impact_statement"] == "risk accepted by security"
+    assert statement["products"][0]["@id"] == "pkg:npm/left-pad"
+    assert statement["status_notes"] == "a scangate allow entry"
+
+
+@pytest.mark.parametrize(
+    ("kind", "written", "trivy"),
+    [
+        (Kind.VULNERABILITY, "cve-2018-18074", "CVE-2018-18074"),
+        (Kind.VULNERABILITY, "ghsa-g98v-hv3f-hcfr", "GHSA-g98v-hv3f-hcfr"),
+        (Kind.VULNERABILITY, " GHSA-g98v-hv3f-hcfr ", "GHSA-g98v-hv3f-hcfr"),
+        (Kind.MISCONFIGURATION, "AVD-DS-0002", "DS-0002"),
+        (Kind.MISCONFIGURATION, "ds002", "DS-0002"),
+        (Kind.SECRET, "github-pat", "github-pat"),
+        (Kind.VULNERABILITY, "github-pat", "github-pat"),
+    ],
+)
+def test_ids_are_written_as_trivy_reports_them(kind: Kind, written: str, trivy: str) -> None:
+    assert trivy_id(kind, written) == trivy

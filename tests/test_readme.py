@@ -22,6 +22,7 @@ COMMANDS = [
     ["scan", "rootfs"],
     ["check"],
     ["policy", "check"],
+    ["policy", "export"],
     ["baseline", "create"],
     ["trivy", "install"],
     ["hook", "install"],

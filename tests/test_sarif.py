@@ -38,7 +38,7 @@ from scangate.formats.sarif import limits as sarif_plan
 from scangate.formats.sarif import locations as sarif_locations
 from scangate.formats.sarif import rules as sarif_rules
 from scangate.formats.sarif import writer as sarif
-from scangate.formats.sarif.encoding import GzipSize
+from scangate.formats.sarif.encoding import GzipSize, gzip_bound
 from scangate.formats.sarif.limits import MAX_RESULTS_PER_RUN
 from scangate.formats.sarif.locations import DockerfileRef, final_from_line, image_repository
 from scangate.formats.sarif.rules import DEFAULT_SECURITY_SEVERITY, security_severity
@@ -1093,10 +1093,36 @@ def test_gzip_size_is_the_uploads_gzip_level_6_however_the_log_is_cut() -> None:
     assert not any(t.name == "sarif-gzip" for t in threading.enumerate())
 
 
+def test_a_log_whose_size_bounds_its_gzip_size_within_the_limit_is_not_compressed() -> None:
+    rng = random.Random(11)
+    # The bound holds for what compresses worst: random bytes (non-ASCII text, as UTF-8), and
+    # for nothing at all; it is within 5% of the raw size plus a constant.
+    for text in ("", "{}", rng.randbytes(300_000).decode("latin-1"), "x" * 70_000):
+        size = len(text.encode())
+        assert gzipped_size(text) <= gzip_bound(size) <= size * 1.05 + 25
+    # Under the limit: the bound, and no compression (no worker thread, however small the
+    # chunk); the log fed in pieces counts every byte.
+    pieces = [rng.randbytes(rng.randrange(1, 3000)).decode("latin-1") for _ in range(400)]
+    raw = sum(len(p.encode()) for p in pieces)
+    within = GzipSize(limit=gzip_bound(raw))
+    for piece in pieces:
+        within.feed(piece)
+    assert not any(t.name == "sarif-gzip" for t in threading.enumerate())
+    assert gzipped_size("".join(pieces)) <= within.total() == gzip_bound(raw)
+    # One byte less of limit: the bound no longer proves the log fits, so the size is exact,
+    # the pieces fed before the bound passed the limit included.
+    over = GzipSize(limit=gzip_bound(raw) - 1)
+    for piece in pieces:
+        over.feed(piece)
+    assert over.total() == gzipped_size("".join(pieces))
+
+
 def test_a_log_iterated_in_part_stops_its_compression(
     fs_report: Path, in_base: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(GzipSize, "_CHUNK", 1)  # a worker from the first piece on
+    # No log's size bounds its gzipped size within a limit of 0: it is compressed.
+    monkeypatch.setattr(sarif, "MAX_GZIPPED_BYTES", 0)
     pieces = SarifFormat(SarifOptions(source_root=in_base)).iter_render(gate(fs_report))
     next(pieces)
     next(pieces)

@@ -24,12 +24,23 @@ from typing import NoReturn
 
 import typer
 
-from scangate.cli import _console, baseline, check, hook, policy, scan, trivy
+from scangate.cli import _console, baseline, check, hook, policy, scan, snapshot, trivy
 from scangate.cli._app import app
 from scangate.errors import ExitCode, ScangateError
 from scangate.formats.escape import plain
 
-__all__ = ["app", "baseline", "check", "hook", "main", "policy", "run", "scan", "trivy"]
+__all__ = [
+    "app",
+    "baseline",
+    "check",
+    "hook",
+    "main",
+    "policy",
+    "run",
+    "scan",
+    "snapshot",
+    "trivy",
+]
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -32,11 +32,13 @@ scan_app = _group("Run Trivy once per target and gate its findings.")
 trivy_app = _group("Find or install the Trivy binary scangate runs.")
 baseline_app = _group("Record today's findings so that only new ones fail.")
 hook_app = _group("Git hooks: gate what a push introduces, secrets before a commit.")
+snapshot_app = _group("Send a dependency snapshot (--dependency-snapshot) to GitHub.")
 app.add_typer(scan_app, name="scan")
 app.add_typer(policy_app, name="policy")
 app.add_typer(baseline_app, name="baseline")
 app.add_typer(trivy_app, name="trivy")
 app.add_typer(hook_app, name="hook")
+app.add_typer(snapshot_app, name="snapshot")
 
 
 def _version_callback(value: bool) -> None:

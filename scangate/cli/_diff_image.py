@@ -107,7 +107,12 @@ def _base_scan(base: Target, scan_args: ScanArgs, options: ScanOptions, *, quiet
             skip_dirs=options.skip_dirs,
             skip_files=options.skip_files,
             trivy_secret_allow_rules=options.trivy_secret_allow_rules,
-            extra={**stamps, "offline": str(options.offline), "target": "image"},
+            extra={
+                **stamps,
+                **diff_cache.vex_stamps(options.vex_files),
+                "offline": str(options.offline),
+                "target": "image",
+            },
         )
         cached = diff_cache.load(options.cache_dir, key)
         if cached is not None:

@@ -207,7 +207,11 @@ class BaseSide:
             skip_dirs=self.options.skip_dirs,
             skip_files=self.options.skip_files,
             trivy_secret_allow_rules=self.options.trivy_secret_allow_rules,
-            extra={**stamps, "offline": str(self.options.offline)},
+            extra={
+                **stamps,
+                **diff_cache.vex_stamps(self.options.vex_files),
+                "offline": str(self.options.offline),
+            },
         )
 
     def binary(self) -> TrivyBinary:

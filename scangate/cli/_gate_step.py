@@ -77,6 +77,8 @@ class GateArgs:
     max_feed_age: int = 7
     cache_dir: Path | None = None
     offline: bool = False
+    # --vex (`_vex_step` reads them): here only as files the run reads, never to write over.
+    vex: list[Path] | None = None
     # Not an option: set when `baseline` is the default file the hook found by itself in
     # the repository at this root, rather than a file the user named.
     baseline_root: Path | None = None
@@ -118,7 +120,8 @@ class GateArgs:
     ) -> None:
         """Refuse what would fail only at the end, before minutes of scanning; `others` are
         the command's own output files (--raw-report), which must not clash with these, nor
-        with a file the run reads (`reports`, and the policy and ignore files under `root`)."""
+        with a file the run reads (`reports`, the baseline, the VEX files, and the policy and
+        ignore files under `root`)."""
         outputs = [*self.outputs(), *others]
         for _, path in outputs:
             check_writable(path)
@@ -138,9 +141,10 @@ class GateArgs:
         return baseline_file.load(self.baseline, root=self.baseline_root)
 
     def inputs(self, root: Path) -> list[tuple[str, Path]]:
-        """The files the gate reads (where they may be): the baseline, the policy file (or
-        the project's .scangate.yaml) and the ignore files."""
+        """The files the gate reads (where they may be): the baseline, the VEX files, the
+        policy file (or the project's .scangate.yaml) and the ignore files."""
         files = [("the baseline", self.baseline)] if self.baseline else []
+        files += [("the VEX file", path) for path in self.vex or ()]
         if self.policy and not is_builtin_name(self.policy):
             files.append(("the policy", Path(self.policy).expanduser()))
         elif not self.policy:

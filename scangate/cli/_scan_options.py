@@ -111,7 +111,7 @@ RawReportOpt = Annotated[
         "--raw-report",
         envvar="SCANGATE_RAW_REPORT",
         metavar="PATH",
-        help="Keep Trivy's own JSON report here (a directory when scanning several images).",
+        help="Keep Trivy's own JSON report here (a directory when scanning several targets).",
     ),
 ]
 DependencySnapshotOpt = Annotated[

@@ -1,4 +1,4 @@
-"""`scangate scan fs` and `scangate scan image`: run Trivy once per target, then gate.
+"""`scangate scan fs|image|sbom|rootfs`: run Trivy once per target, then gate.
 
 The run options and `ScanArgs` live in `_scan_options`, running Trivy in `_scan_run`; both
 are named here too, as the other commands import them from here."""
@@ -219,7 +219,7 @@ def scan_sbom(
     for typed in files:
         _refuse_dash("FILE", typed, f"write ./{typed}")
         check_sbom(Path(typed))
-        targets.append(Target("sbom", str(Path(typed).resolve()), name=typed))
+        targets.append(Target("sbom", str(Path(typed).resolve()), name=str(Path(typed))))
     params = {**ctx.params, "scanners": sbom_scanners(ctx.params.get("scanners"))}
     # The policy and ignore files are those of the current directory, as for images.
     scan_and_gate(targets, Path(), params)
@@ -246,7 +246,7 @@ def scan_rootfs(
         raise UsageError(
             f"{path}: no such directory: scan rootfs takes an unpacked root filesystem"
         )
-    target = Target("rootfs", str(Path(path).resolve()), name=path)
+    target = Target("rootfs", str(Path(path).resolve()), name=str(Path(path)))
     # The policy and ignore files are those of the current directory, never the scanned
     # tree's: a root filesystem is not the repository that decides about it.
     scan_and_gate([target], Path(), ctx.params)

@@ -20,7 +20,20 @@ _SEPARATOR = ",\n      "
 
 
 def _strings(values: tuple[str, ...]) -> str:
+    if not values:  # most `via`
+        return ""
+    if len(values) == 1:  # most `ids`
+        return encode_basestring(values[0])
     return ", ".join(map(encode_basestring, values))
+
+
+class _Encoded(dict[str, str]):
+    """Each text encoded once: targets and versions repeat across entries, and a hit is a
+    C-level subscript (no Python call)."""
+
+    def __missing__(self, text: str) -> str:
+        found = self[text] = encode_basestring(text)
+        return found
 
 
 def _list(lines: list[str]) -> str:
@@ -30,27 +43,19 @@ def _list(lines: list[str]) -> str:
 def remediation_json(plan: Plan) -> str:
     """`"remediation": {...}` as a member of the result object, indented as its others."""
     enc = encode_basestring
-    # Targets and versions repeat across entries: each is encoded once.
-    cache: dict[str, str] = {}
-
-    def once(text: str) -> str:
-        found = cache.get(text)
-        if found is None:
-            found = cache[text] = enc(text)
-        return found
-
+    once = _Encoded()
     upgrades = [
-        f'{{"target": {once(u.target)}, "package": {enc(u.package)}, '
-        f'"installed_version": {once(u.installed_version)}, '
-        f'"upgrade_to": {once(u.upgrade_to)}, "major": {"true" if u.major else "false"}, '
+        f'{{"target": {once[u.target]}, "package": {enc(u.package)}, '
+        f'"installed_version": {once[u.installed_version]}, '
+        f'"upgrade_to": {once[u.upgrade_to]}, "major": {"true" if u.major else "false"}, '
         f'"clears": {u.clears}, "clears_failing": {u.clears_failing}, '
-        f'"ids": [{_strings(u.ids)}], "relationship": {once(u.relationship)}, '
+        f'"ids": [{_strings(u.ids)}], "relationship": {once[u.relationship]}, '
         f'"via": [{_strings(u.via)}]}}'
         for u in plan.upgrades
     ]
     unfixable = [
-        f'{{"target": {once(u.target)}, "package": {enc(u.package)}, '
-        f'"installed_version": {once(u.installed_version)}, "ids": [{_strings(u.ids)}]}}'
+        f'{{"target": {once[u.target]}, "package": {enc(u.package)}, '
+        f'"installed_version": {once[u.installed_version]}, "ids": [{_strings(u.ids)}]}}'
         for u in plan.unfixable
     ]
     members = [

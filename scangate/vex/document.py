@@ -117,11 +117,14 @@ def _read(path: Path, label: str) -> bytes:
         raise UsageError(f"--vex {cut(label)}: no such file") from None
     except OSError as exc:
         raise UsageError(f"--vex {cut(label)}: cannot read it: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise UsageError(f"--vex {cut(label)}: not a regular file")
-        data = handle.read(MAX_BYTES + 1)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UsageError(f"--vex {cut(label)}: not a regular file")
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"--vex {cut(label)}: cannot read it: {exc.strerror}") from None
     if len(data) > MAX_BYTES:
         raise UsageError(
             f"--vex {cut(label)}: larger than {MAX_BYTES // (1024 * 1024)} MiB: "

@@ -15,10 +15,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from scangate.allow import _purl_matches
 from scangate.findings import Finding, Kind, ScanRun, VexNote, match_key
 from scangate.vex.document import VexFile, VexStatement
+
+if TYPE_CHECKING:
+    from scangate.policy import Policy
 
 
 class Index:
@@ -69,6 +73,17 @@ def _is_image(product: str, artifact: str) -> bool:
     name = product.removeprefix("pkg:oci/").split("@", 1)[0].split("?", 1)[0].lower()
     image = artifact.rsplit("/", 1)[-1].split("@", 1)[0].split(":", 1)[0].lower()
     return bool(name) and name == image
+
+
+def unused(policy: Policy, findings: Iterable[Finding]) -> list[VexStatement]:
+    """The policy's --vex statements that no finding has (`VexNote.statement`, `others`)."""
+    used = {
+        id(statement)
+        for finding in findings
+        if finding.vex is not None
+        for statement in (finding.vex.statement, *finding.vex.others)
+    }
+    return [s for s in policy.vex_statements if id(s) not in used]
 
 
 def _note(found: list[VexStatement], others: list[VexStatement]) -> VexNote:

@@ -12,13 +12,14 @@ import contextlib
 import gzip
 import json
 import random
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from tests.support.loopback import serving
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "feeds"
 KEV_FIXTURE = DATA / "kev.json"
@@ -156,13 +157,6 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
 @contextlib.contextmanager
 def serve() -> Iterator[Served]:
     """A loopback HTTP server for feeds, on a free port, for the `with` block."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state := Served("")))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(state := Served(""))) as port:
+        state.url = f"http://127.0.0.1:{port}"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

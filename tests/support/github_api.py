@@ -95,6 +95,23 @@ def link(page: int, last: int, api: str = API) -> str:
     return ", ".join(rels)
 
 
+def snapshots_url(api: str = API) -> str:
+    return f"{api}/repos/{OWNER}/{REPO}/dependency-graph/snapshots"
+
+
+SNAPSHOT_MESSAGE = "Dependency results for the repo have been successfully updated."
+
+
+def snapshot_created(snapshot_id: int = 12345, message: str = SNAPSHOT_MESSAGE) -> dict[str, Any]:
+    """The 201 answer of "Create a snapshot of dependencies for a repository"."""
+    return {
+        "id": snapshot_id,
+        "created_at": "2026-11-30T12:00:00Z",
+        "result": "SUCCESS",
+        "message": message,
+    }
+
+
 def error(message: str, status: int) -> dict[str, str]:
     return {
         "message": message,

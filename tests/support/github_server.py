@@ -1,4 +1,5 @@
-"""A loopback stand-in for GitHub's REST API (issue comments only), for tests that run the
+"""A loopback stand-in for GitHub's REST API (issue comments, and the dependency snapshots
+POSTed to /repos/{owner}/{repo}/dependency-graph/snapshots), for tests that run the
 real CLI in a subprocess, where `responses` cannot reach: point GITHUB_API_URL at `url`.
 
 It answers with the request and response shapes of `tests.support.github_api` (GitHub's
@@ -19,15 +20,17 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support import github_api
+from tests.support.loopback import serving
 
 _LIST = re.compile(r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/issues/(?P<number>\d+)/comments$")
 _PAGED = re.compile(r"^/repositories/(?P<repo_id>\d+)/issues/(?P<number>\d+)/comments$")
 _ONE = re.compile(r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/issues/comments/(?P<id>\d+)$")
+_SNAPSHOTS = re.compile(r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/dependency-graph/snapshots$")
 
 
 @dataclass
@@ -47,6 +50,7 @@ class FakeGitHub:
     page_size: int = 100  # GitHub's per_page; smaller pages exercise the Link header
     comments: list[dict[str, Any]] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
+    snapshots: list[dict[str, Any]] = field(default_factory=list)  # dependency snapshots
     failure: tuple[int, str] | None = None
     next_id: int = 1000
 
@@ -106,6 +110,10 @@ def _handler(state: FakeGitHub, lock: threading.Lock) -> type[BaseHTTPRequestHan
                 made = github_api.comment(state.next_id, body["body"], api=state.url)
                 state.comments.append(made)
                 self._answer(201, made, {"Location": made["url"]})
+            elif _SNAPSHOTS.match(path) and method == "POST":
+                # "Create a snapshot of dependencies for a repository": kept, answered 201.
+                state.snapshots.append(body)
+                self._answer(201, github_api.snapshot_created(len(state.snapshots)))
             elif one and method == "PATCH":
                 found = [c for c in state.comments if c["id"] == int(one.group("id"))]
                 if not found:
@@ -140,13 +148,6 @@ def _handler(state: FakeGitHub, lock: threading.Lock) -> type[BaseHTTPRequestHan
 def serve() -> Iterator[FakeGitHub]:
     """A running fake API; its `url` is the GITHUB_API_URL to give the CLI."""
     state = FakeGitHub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state, threading.Lock()))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(state, threading.Lock())) as port:
+        state.url = f"http://127.0.0.1:{port}"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -6,7 +6,7 @@ sarif-om's attrs fields carry their JSON names in `metadata["schema_property_nam
 `json_fields` turns an object into a dict of those names without None and default values, as
 the `default` hook of the JSON encoder that writes the log's skeleton; `json_string` encodes
 each value of the rule and result lines. `GzipSize` measures the log as the upload compresses
-it, piece by piece.
+it, piece by piece, or bounds it (`gzip_bound`) when the bound is within GitHub's limit.
 """
 
 from __future__ import annotations
@@ -75,27 +75,58 @@ def array_lines(lines: Iterable[str], indent: str) -> Iterator[str]:
     yield "[]" if separator[0] == "[" else f"\n{indent}]"
 
 
+def gzip_bound(size: int) -> int:
+    """An upper bound of the gzipped size of `size` bytes, however they compress: zlib's
+    `deflateBound` for stored blocks (its bound for any window and memory setting, above the
+    tighter one for the default ones the upload uses), plus gzip's 18-byte header and
+    trailer. Deflate never writes a block larger than the block stored as it is."""
+    return size + (size >> 5) + (size >> 7) + (size >> 11) + 7 + 18
+
+
 class GzipSize:
-    """The size of the log gzipped as the upload does it (gzip, level 6), fed in pieces.
+    """The size of the log gzipped as the upload does it (gzip, level 6), fed in pieces; with
+    a `limit`, `total` may instead be an upper bound no greater than it.
 
     Exact rather than estimated from a sample: how well a log compresses varies along it
     (rules, then results), and the answer matters most near the limit. The deflate runs in a
     worker thread (zlib releases the GIL), so on a second core it costs the render no time;
     at most `_QUEUED` chunks wait for it, so memory stays bounded on a busy machine.
+    With a `limit`, nothing is compressed while `gzip_bound` of the bytes fed so far is
+    within it (most logs: a few MB): the pieces are only held (the caller holds them too),
+    then handed to the worker once the bound passes the limit, where only the exact size
+    can tell.
     """
 
     _CHUNK = 1 << 20  # Compressing 1 MB at a time: one call per piece costs more than the deflate.
     _QUEUED = 8
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self._z = zlib.compressobj(6, zlib.DEFLATED, 31)
         self._buffer: list[str] = []
         self._buffered = 0
         self._size = 0
         self._chunks: queue.Queue[bytes | None] = queue.Queue(self._QUEUED)
         self._worker: threading.Thread | None = None
+        self._limit = limit
+        self._bounded = limit is not None  # not compressing (yet): `_held` holds the pieces
+        self._held: list[str] = []
+        self._fed = 0  # bytes (UTF-8) fed while bounded
 
     def feed(self, piece: str) -> None:
+        if self._bounded:
+            self._held.append(piece)
+            # Rules and results are ASCII (every string escaped): their length is their size.
+            self._fed += len(piece) if piece.isascii() else len(piece.encode())
+            if self._limit is None or gzip_bound(self._fed) <= self._limit:
+                return
+            self._bounded = False
+            held, self._held = self._held, []
+            for earlier in held:
+                self._add(earlier)
+            return
+        self._add(piece)
+
+    def _add(self, piece: str) -> None:
         self._buffer.append(piece)
         self._buffered += len(piece)
         if self._buffered >= self._CHUNK:
@@ -114,6 +145,10 @@ class GzipSize:
             self._size += len(self._z.compress(chunk))
 
     def total(self) -> int:
+        """The gzipped size; with a `limit`, an upper bound of it when that is within the limit."""
+        if self._bounded:
+            self._held.clear()
+            return gzip_bound(self._fed)
         if self._buffer:
             self._send()
         self.close()

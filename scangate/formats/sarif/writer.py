@@ -91,7 +91,8 @@ class SarifFormat:
     def __init__(self, options: SarifOptions | None = None) -> None:
         self.options = options or SarifOptions()
         self.notes: list[str] = []
-        # Of the last pass: the results per run in effect, the gzipped size, the largest run.
+        # Of the last pass: the results per run in effect, the gzipped size (or a bound of it
+        # within the limit: `GzipSize`), the largest run.
         self._limit = self.options.max_results
         self._gzipped = 0
         self._largest = 0
@@ -136,8 +137,9 @@ class SarifFormat:
         head = {"$schema": log.pop("$schema"), "version": log.pop("version")}
         skeleton = json.dumps(head | log, indent=2, default=json_fields)
         # A run over GitHub's result limit is refused whatever its size (and `notes` says
-        # so): the compression, seconds for a log of 100,000 results, would be wasted.
-        gzip = None if over_result_limit(runs) else GzipSize()
+        # so): the compression, seconds for a log of 100,000 results, would be wasted. A log
+        # whose size alone bounds its gzipped size within the limit is not compressed.
+        gzip = None if over_result_limit(runs) else GzipSize(MAX_GZIPPED_BYTES)
         try:
             for piece in self._pieces(skeleton, runs):
                 if gzip is not None:
