@@ -355,3 +355,22 @@ def test_safe_url_and_markdown_link_are_unchanged_on_random_urls() -> None:
             else reference_markdown(label)
         )
         assert escape.markdown_link(label, url) == expected, ascii(url)
+
+
+def test_the_clean_ascii_fast_paths_are_unchanged_on_random_hostile_text() -> None:
+    # `clean_ascii` text is what SARIF rules escape the short way (`markdown_clean`,
+    # `markdown_clean_size`, `markdown_link_clean`): the same text as `plain`/`markdown`.
+    cleans = 0
+    for text in EQUIVALENCE_TEXTS:
+        if not escape.clean_ascii(text):
+            assert not text.isascii() or reference_plain(text) != text or "\n" in text, ascii(text)
+            continue
+        cleans += 1
+        expected = reference_markdown(text)
+        assert reference_plain(text) == text, ascii(text)
+        assert escape.markdown_clean(text) == expected, ascii(text)
+        assert escape.markdown_clean_size(text) == len(expected), ascii(text)
+        for url in ("https://a.example/x?a=1&b=2", "http://b.example"):
+            link = escape.markdown_link_clean(text, url, 50)
+            assert link == escape.markdown_link(text, url, 50), ascii(text)
+    assert cleans > 500

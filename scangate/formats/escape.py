@@ -177,6 +177,29 @@ def plain_and_markdown(text: str) -> tuple[str, str]:
     return plain(text), markdown(text)
 
 
+def clean_ascii(text: str) -> bool:
+    """True when `text` is ASCII that `plain` leaves as it is (no control character, no
+    backslash, no "##["): `markdown` then only escapes its punctuation (`markdown_clean`).
+    One C-level check of the whole text (a SARIF rule asks it once for all its texts)."""
+    return (
+        text.isascii()
+        and not text.encode().translate(None, _PLAIN_ASCII)
+        and ("#" not in text or "##[" not in text)
+    )
+
+
+def markdown_clean(text: str) -> str:
+    """`markdown(text)` for a text `clean_ascii` accepts: its punctuation escaped."""
+    marks = set(text.encode().translate(None, _INERT))
+    return _escape_punctuation(text, marks) if marks else text
+
+
+def markdown_clean_size(text: str) -> int:
+    """`len(markdown(text))` for a `clean_ascii` text, without building it."""
+    marks = text.encode().translate(None, _INERT)
+    return len(text) + len(marks) + 6 * marks.count(b"@")
+
+
 def markdown_size(text: str) -> int:
     """`len(markdown(text))`, counted without building the text when it is ASCII without
     control characters (each punctuation character adds its backslash, each "@" 7)."""
@@ -240,6 +263,11 @@ def markdown_link(text: str, url: str, limit: int | None = None) -> str:
         # An entity in a destination is decoded; an escaped "&" is a literal "&".
         return f"[{label}]({url.replace('&', _ESCAPED_AMPERSAND)})"
     return f"{label} ({markdown(url, limit)})" if url else label
+
+
+def markdown_link_clean(text: str, url: str, limit: int | None = None) -> str:
+    """`markdown_link(text, url, limit)` for a `clean_ascii` text and a `safe_url`."""
+    return f"[{markdown_clean(clip(text, limit))}]({url.replace('&', _ESCAPED_AMPERSAND)})"
 
 
 def workflow_data(text: str, limit: int | None = None) -> str:

@@ -15,6 +15,7 @@ from functools import cache
 
 from scangate.findings import Finding, Kind, Severity
 from scangate.formats._common import repository_path
+from scangate.formats.escape import clean_ascii
 from scangate.formats.sarif.encoding import json_string
 from scangate.formats.sarif.limits import PlannedRun
 from scangate.formats.sarif.locations import DockerfileRef, line_of, uri_of
@@ -26,6 +27,7 @@ from scangate.formats.sarif.rules import (
     epss_property_json,
     help_uri,
     one_line,
+    rule_help_clean_json,
     rule_help_json,
     rule_tags,
     security_severity,
@@ -84,21 +86,39 @@ def rules_of(run: PlannedRun) -> dict[RuleKey, Rule]:
 def rule_line(rule: Rule) -> str:
     """The rule as one line of JSON, in sarif-om's ReportingDescriptor order."""
     f = rule.finding
-    title = clip_text(one_line(f.title or f.id))
-    description = clip_text(f.description.strip())
-    why = description or WHY.get(f.kind, "")
     url = help_uri(f)
-    why_json = json_string(why) if why else ""
-    help_text, help_markdown = rule_help_json(f, title, why, url, why_json)
+    title = f.title or f.id
+    description = f.description.strip()
+    # Most rules: all their text is clean ASCII on one line without a double quote
+    # (`escape.clean_ascii`), so its JSON string is the text quoted. One check of it all:
+    # a match across two texts only sends a rule the long way.
+    if (
+        description
+        and clean_ascii(text := f"{title}{description}{f.id}{url}")
+        and '"' not in text
+        and "  " not in text
+        and title[0] != " "
+        and title[-1] != " "
+    ):
+        title = clip_text(title)
+        why = clip_text(description)
+        why_json, title_json, url_json = f'"{why}"', f'"{title}"', f'"{url}"'
+        help_text, help_markdown = rule_help_clean_json(f, title, why, url)
+    else:
+        title = clip_text(one_line(title))
+        why = clip_text(description) or WHY.get(f.kind, "")
+        why_json = json_string(why) if why else ""
+        title_json, url_json = json_string(title), json_string(url)
+        help_text, help_markdown = rule_help_json(f, title, why, url, why_json)
     tags = _tags(f.kind, rule.severity, rule.kev)
     return (
         f'{{"id":{rule.id_json},"defaultConfiguration":{{"level":"{LEVELS[rule.severity]}"}},'
-        f'"fullDescription":{{"text":{why_json or json_string(title)}}},'
+        f'"fullDescription":{{"text":{why_json or title_json}}},'
         f'"help":{{"text":{help_text},"markdown":{help_markdown}}},'
-        f'"helpUri":{json_string(url)},'
+        f'"helpUri":{url_json},'
         f'"properties":{{"tags":{tags},"precision":"{PRECISION[f.kind]}",'
         f'"security-severity":{json_string(rule.score)}{epss_property_json(rule.epss)}}},'
-        f'"shortDescription":{{"text":{json_string(title)}}}}}'
+        f'"shortDescription":{{"text":{title_json}}}}}'
     )
 
 

@@ -17,7 +17,10 @@ from scangate.findings import Finding, Kind, Severity
 from scangate.formats.escape import (
     clip,
     markdown,
+    markdown_clean,
+    markdown_clean_size,
     markdown_link,
+    markdown_link_clean,
     markdown_size,
     plain,
     plain_and_markdown,
@@ -86,6 +89,7 @@ _HOW_TO_FIX = {
 }
 _FIX_TEXT = {kind: f"How to fix: {fix}\n\nMore: " for kind, fix in _HOW_TO_FIX.items()}
 _FIX_JSON = {kind: json_string(text)[1:-1] for kind, text in _FIX_TEXT.items()}
+_FIX_MARKDOWN = {kind: f"**How to fix:** {fix}\n\n" for kind, fix in _HOW_TO_FIX.items()}
 WHY = {
     Kind.SECRET: (
         "A credential committed to a repository can be used by anyone who can read the "
@@ -206,6 +210,44 @@ def rule_help_json(f: Finding, title: str, why: str, url: str, why_json: str) ->
     return "".join(pieces), json_string(help_markdown)
 
 
+def rule_help_clean_json(f: Finding, title: str, why: str, url: str) -> tuple[str, str]:
+    """`rule_help_json`, when `title`, `why` (not empty), `f.id` and `url` are one line of
+    `escape.clean_ascii` text without a double quote, and `url` is from `help_uri`.
+
+    `plain` then leaves each as it is and `markdown` only escapes punctuation
+    (`markdown_clean`), and the JSON string of a text is the text quoted: each text is
+    escaped once and the help text is not encoded at all (most rules, 2-3x faster)."""
+    fix_text = _FIX_TEXT[f.kind]
+    what = _what(f, title)
+    text_what = clip(what, MAX_HELP_HEADLINE)  # `_fitted(what, ..., plain)` of clean text
+    what_markdown = markdown_clean(what)
+    if len(what_markdown) > MAX_HELP_HEADLINE:
+        what_markdown = _fitted_clean(what, MAX_HELP_HEADLINE)
+    md_what = f"**{what_markdown}**"
+    # `help_uri` gives only a `safe_url`.
+    md_tail = f"{_FIX_MARKDOWN[f.kind]}{markdown_link_clean(f.id, url, MAX_HELP_LINK_TEXT)}"
+    text_room = MAX_DESCRIPTION - len(text_what) - len(fix_text) - len(url) - 6
+    md_room = MAX_DESCRIPTION - len(md_what) - len(md_tail) - 6
+    # `_fit` and `_fitted` of clean text: `plain` cuts at the room, `markdown` as usual.
+    text_why = "" if text_room < 40 else why if len(why) <= text_room else clip(why, text_room)
+    md_why = markdown_clean(why) if md_room >= 40 and len(why) <= md_room else ""
+    if len(md_why) > md_room or not md_why:
+        md_why = _fitted_clean(why, md_room)
+    md = f"{md_what}\n\n{md_why}\n\n{md_tail}" if md_why else f"{md_what}\n\n{md_tail}"
+    # No double quote and no control but "\n" in it: its JSON string doubles the backslashes
+    # and writes "\n" as an escape (two C-level passes; the encoder's is slower).
+    md_json = '"' + clip_text(md).replace("\\", "\\\\").replace("\n", "\\n") + '"'
+    size = len(text_what) + len(text_why) + len(fix_text) + len(url) + 2 + 2 * bool(text_why)
+    if size > MAX_DESCRIPTION:  # cut by `clip_text`: encoded as a whole
+        text = f"{text_what}\n\n{text_why}\n\n{fix_text}{url}" if text_why else ""
+        text = text or f"{text_what}\n\n{fix_text}{url}"
+        return json_string(clip_text(text)), md_json
+    fix_json = _FIX_JSON[f.kind]
+    if text_why:
+        return f'"{text_what}\\n\\n{text_why}\\n\\n{fix_json}{url}"', md_json
+    return f'"{text_what}\\n\\n{fix_json}{url}"', md_json
+
+
 def _help(f: Finding, title: str, why: str, url: str) -> tuple[str, str, str, str]:
     """The parts of help.text (what, why, the URL) and help.markdown, clipped."""
     what = _what(f, title)
@@ -262,3 +304,18 @@ def _fitted(text: str, room: int, escape: Callable[[str], str]) -> str:
         limit = max(40, min(limit - 1, limit * room // len(escaped)))
         escaped = escape(clip(text, limit))
     return escaped
+
+
+def _fitted_clean(text: str, room: int) -> str:
+    """`_fitted(text, room, markdown)` for a `clean_ascii` text: the same steps, on sizes
+    counted without building the text (`markdown_clean_size`), then one escape."""
+    if room < 40:
+        return ""
+    limit = len(text)
+    size = markdown_clean_size(text)
+    while size > room:
+        if limit <= 40:
+            return ""
+        limit = max(40, min(limit - 1, limit * room // size))
+        size = markdown_clean_size(clip(text, limit))
+    return markdown_clean(clip(text, limit))
