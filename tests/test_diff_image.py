@@ -23,12 +23,17 @@ OPENSSL_FIXED = tuple(
 )
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+def image_env(tmp_path: Path) -> dict[str, str]:
+    """A clean environment with the offline DB, and POLICY as the directory's policy."""
     env = scanning.clean_env(tmp_path)
     env["SCANGATE_CACHE_DIR"] = str(scanning.write_db(tmp_path / "cache"))
     (tmp_path / ".scangate.yaml").write_text(POLICY)
     return env
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return image_env(tmp_path)
 
 
 def scan(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[int, dict[str, Any], str]:

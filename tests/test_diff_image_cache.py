@@ -21,25 +21,15 @@ from scangate.diff_cache import BaseFinding, BaseScan
 from scangate.findings import Kind, Severity
 from scangate.trivy_run import Target
 from tests.support import images, scanning, servers, trivydb
-from tests.support.images import DpkgPackage
 from tests.support.scanning import run_scangate
+from tests.test_diff_image import OPENSSL_FIXED, WITHOUT_ZLIB, image_env
 
 REAL_TRIVY = scanning.VENV_BIN / "trivy"
-POLICY = "fail-on: {vulnerability: LOW}\nignore-unfixed: false\n"
-WITHOUT_ZLIB = tuple(p for p in images.DEBIAN_PACKAGES if p.name != "zlib1g")
-OPENSSL_FIXED = tuple(
-    DpkgPackage(p.name, "3.0.11-1~deb12u2", source=p.source)
-    if p.name in ("openssl", "libssl3")
-    else p
-    for p in images.DEBIAN_PACKAGES
-)
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    env = scanning.clean_env(tmp_path)
-    env["SCANGATE_CACHE_DIR"] = str(scanning.write_db(tmp_path / "cache"))
-    (tmp_path / ".scangate.yaml").write_text(POLICY)
+    env = image_env(tmp_path)
     wrapper = tmp_path / "bin" / "trivy"
     wrapper.parent.mkdir()
     wrapper.write_text(
