@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synth_report import generate
+from synth_report import generate, use_feed_cache
 
 SIZES = ((10, 1000), (50, 1000), (100, 1000))
 SCANGATE = Path(sys.executable).parent / "scangate"
@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="write the reports here and keep them")
     args = parser.parse_args()
+    use_feed_cache()
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="scangate-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     header = ("findings", "report MB", "best s", "median s", "peak MB", "us/finding")

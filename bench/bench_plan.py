@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synth_report import ensure
+from synth_report import ensure, use_feed_cache
 
 SCANGATE = Path(sys.executable).parent / "scangate"
 TARGET = 0.15
@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--report", type=Path, default=Path("/tmp/sg-bench/r100k.json"))
     args = parser.parse_args()
+    use_feed_cache()
     report = ensure(args.report, 100) if args.report.name == "r100k.json" else args.report
     checks: list[float] = []
     plans: list[float] = []

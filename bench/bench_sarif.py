@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synth_report import generate
+from synth_report import generate, use_feed_cache
 
 BIN = Path(sys.executable).parent
 SCANGATE = BIN / "scangate"
@@ -196,6 +196,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="generate reports and outputs here")
     parser.add_argument("--unique-descriptions", action="store_true")
     args = parser.parse_args()
+    use_feed_cache()
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="scangate-bench-sarif-"))
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / "out.sarif"

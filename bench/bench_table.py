@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synth_report import ensure
+from synth_report import ensure, use_feed_cache
 
 SCANGATE = Path(sys.executable).parent / "scangate"
 DEFAULT_REPORT = Path("/tmp/sg-bench/r100k.json")
@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("report", type=Path, nargs="?", default=DEFAULT_REPORT)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    use_feed_cache()
     report = str(ensure(args.report, 100))
     load = [sys.executable, "-c", "import json, sys; json.load(open(sys.argv[1]))", report]
     check = [str(SCANGATE), "check", report]

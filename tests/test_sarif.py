@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import random
 import re
 import subprocess
@@ -30,9 +31,9 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from scangate import secret_values
-from scangate.cli._outputs import Output
+from scangate.cli._outputs import Output, write_outputs
 from scangate.findings import Artifact, Severity
-from scangate.formats import escape
+from scangate.formats import START_OVER, StartOver, escape, joined
 from scangate.formats.annotations import github_annotations
 from scangate.formats.sarif import limits as sarif_plan
 from scangate.formats.sarif import locations as sarif_locations
@@ -535,21 +536,15 @@ def gzipped_size(text: str) -> int:
 
 
 def test_a_log_over_githubs_gzip_limit_is_written_again_smaller(
-    fs_report: Path, in_base: Path, monkeypatch: pytest.MonkeyPatch
+    fs_report: Path, in_base: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     result = gate(fs_report)
-    full, text, fmt = render(result, source_root=in_base)
+    full, full_text, fmt = render(result, source_root=in_base)
     assert fmt.notes == []
-    limit = gzipped_size(text) * 2 // 3
+    limit = gzipped_size(full_text) * 2 // 3
     monkeypatch.setattr(sarif, "MAX_GZIPPED_BYTES", limit)
 
-    # Streamed, the pieces are gone: the log is only reported as too large.
-    streamed = SarifFormat(SarifOptions(source_root=in_base))
-    assert "".join(streamed.iter_render(result)) == text
-    (note,) = streamed.notes
-    assert "MiB gzipped, over GitHub's limit" in note and "will be rejected" in note
-
-    # Rendered whole, it is written again with fewer results, the most severe kept.
+    # It is written again with fewer results, the most severe kept.
     smaller, text, fmt = render(result, source_root=in_base)
     assert gzipped_size(text) <= limit
     kept = smaller["runs"][0]["results"]
@@ -557,9 +552,55 @@ def test_a_log_over_githubs_gzip_limit_is_written_again_smaller(
     assert kept == full["runs"][0]["results"][: len(kept)]
     assert "written again with at most" in fmt.notes[0]
     assert smaller["runs"][0]["properties"]["resultLimit"] == len(kept)
+    # Streamed (the CLI's --sarif), the first log is followed by START_OVER and the same
+    # smaller log: the file ends up holding what `render` returns.
+    streamed = SarifFormat(SarifOptions(source_root=in_base))
+    pieces = list(streamed.stream(result))
+    assert START_OVER in pieces
+    assert joined(pieces) == text.encode()
+    assert b"".join(p for p in pieces if isinstance(p, bytes)).startswith(full_text.encode())
+    assert streamed.notes == fmt.notes
+    out = tmp_path / "out.sarif"
+    write_outputs([Output("--sarif", out, streamed.stream(result))])
+    assert out.read_text(encoding="utf-8") == text
     # With the cap off, nothing is dropped: the note says the upload will be refused.
     _, _, fmt = render(result, source_root=in_base, max_results=0)
     assert len(fmt.notes) == 1 and "will be rejected" in fmt.notes[0]
+
+
+def gzipped_size_at(text: str, level: int) -> int:
+    return len(gzip.compress(text.encode(), compresslevel=level))
+
+
+def test_a_log_within_the_limit_at_level_1_is_not_compressed_again(
+    fs_report: Path, in_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = gate(fs_report)
+    _, text, _ = render(result, source_root=in_base)
+    fast, exact = gzipped_size_at(text, 1), gzipped_size_at(text, 6)
+    assert exact < fast  # what the fast path relies on
+    levels: list[int] = []
+    real = GzipSize
+
+    def counted(limit: int | None = None, level: int = 6) -> GzipSize:
+        levels.append(level)
+        return real(limit, level)
+
+    monkeypatch.setattr(sarif, "GzipSize", counted)
+    # Within the limit at level 1: one rendering, compressed once, fast.
+    monkeypatch.setattr(sarif, "MAX_GZIPPED_BYTES", fast * 2)
+    fmt = SarifFormat(SarifOptions(source_root=in_base))
+    pieces = list(fmt.stream(result))
+    assert START_OVER not in pieces and joined(pieces) == text.encode()
+    assert levels == [1] and fmt.notes == []
+    # Over it at level 1 but within it at level 6: the same log again, measured exactly,
+    # and nothing is left out.
+    levels.clear()
+    monkeypatch.setattr(sarif, "MAX_GZIPPED_BYTES", (fast + exact) // 2)
+    fmt = SarifFormat(SarifOptions(source_root=in_base))
+    pieces = list(fmt.stream(result))
+    assert pieces.count(START_OVER) == 1 and joined(pieces) == text.encode()
+    assert levels == [1, 6] and fmt.notes == []
 
 
 def test_fs_and_image_runs_in_one_log_and_category_override(
@@ -680,10 +721,12 @@ def test_more_than_20_targets_keep_20_runs_and_say_so(
     assert "22 targets" in note and "svc-20" in note and "svc-21" in note
 
 
-def test_iter_render_is_render_in_pieces(fs_report: Path, in_base: Path) -> None:
+def test_stream_is_render_in_pieces(fs_report: Path, in_base: Path) -> None:
     result = gate(fs_report)
     fmt = SarifFormat(SarifOptions(source_root=in_base))
-    assert "".join(fmt.iter_render(result)) == fmt.render(result)
+    pieces = list(fmt.stream(result))
+    assert START_OVER not in pieces  # within GitHub's limit: one rendering
+    assert b"".join(p for p in pieces if isinstance(p, bytes)) == fmt.render(result).encode()
 
 
 def test_the_vendored_schema_is_sarif_2_1_0_draft_07() -> None:
@@ -1017,11 +1060,27 @@ def _fitted_by_the_loop(text: str, room: int, escape_: Any) -> str:
         limit = max(40, min(limit - 1, limit * room // len(escaped)))
 
 
+def _the_longest_start_that_fits(text: str, room: int) -> str:
+    # A clean text in Markdown: the longest cut (`clip`, at least 40) that fits, tried in turn.
+    if room < 40:
+        return ""
+    if len(escape.markdown(text)) <= room:
+        return escape.markdown(text)
+    for limit in range(len(text) - 1, 39, -1):
+        escaped = escape.markdown(escape.clip(text, limit))
+        if len(escaped) <= room:
+            return escaped
+    return ""
+
+
 @pytest.mark.parametrize(
     "text",
     [
         "A flaw was found in the handling of crafted input. " * 20,
         "x" * 39,
+        "a.b@c " * 8,
+        "." * 45,
+        "@" * 44,
         "y" * 41,
         hostile.TEXT * 3,
         "back\\slash " * 100,
@@ -1034,11 +1093,13 @@ def _fitted_by_the_loop(text: str, room: int, escape_: Any) -> str:
     ],
 )
 def test_fitting_help_text_and_folding_whitespace_keep_their_meaning(text: str) -> None:
-    for room in (0, 39, 40, 41, 100, 650, 5000):
+    for room in (0, 39, 40, 41, 42, 43, 44, 45, 46, 47, 100, 650, 5000):
         for escape_ in (escape.plain, escape.markdown):
-            assert sarif_rules._fitted(text, room, escape_) == _fitted_by_the_loop(
-                text, room, escape_
-            )
+            fitted = sarif_rules._fitted(text, room, escape_)
+            if escape_ is escape.markdown and escape.clean_ascii(text):
+                assert fitted == _the_longest_start_that_fits(text, room)
+            else:
+                assert fitted == _fitted_by_the_loop(text, room, escape_)
     for variant in (text, f" {text} ", text.replace(" ", "  "), text.replace(" ", "\t\n"), ""):
         assert sarif_rules.one_line(variant) == " ".join(variant.split())
 
@@ -1079,14 +1140,14 @@ def test_gzip_size_is_the_uploads_gzip_level_6_however_the_log_is_cut() -> None:
     pieces = [rng.randbytes(rng.randrange(1, 4000)).hex() + "{}" * 1500 for _ in range(2500)]
     size = GzipSize()
     for piece in pieces:
-        size.feed(piece)
+        size.feed(piece.encode())
     assert size.total() == gzipped_size("".join(pieces))
     assert GzipSize().total() == gzipped_size("")
 
     # Abandoned half-way (a log iterated only in part): the worker thread stops.
     abandoned = GzipSize()
     for piece in pieces[:800]:
-        abandoned.feed(piece)
+        abandoned.feed(piece.encode())
     assert any(t.name == "sarif-gzip" for t in threading.enumerate())
     abandoned.close()
     abandoned.close()
@@ -1106,14 +1167,14 @@ def test_a_log_whose_size_bounds_its_gzip_size_within_the_limit_is_not_compresse
     raw = sum(len(p.encode()) for p in pieces)
     within = GzipSize(limit=gzip_bound(raw))
     for piece in pieces:
-        within.feed(piece)
+        within.feed(piece.encode())
     assert not any(t.name == "sarif-gzip" for t in threading.enumerate())
     assert gzipped_size("".join(pieces)) <= within.total() == gzip_bound(raw)
     # One byte less of limit: the bound no longer proves the log fits, so the size is exact,
     # the pieces fed before the bound passed the limit included.
     over = GzipSize(limit=gzip_bound(raw) - 1)
     for piece in pieces:
-        over.feed(piece)
+        over.feed(piece.encode())
     assert over.total() == gzipped_size("".join(pieces))
 
 
@@ -1123,7 +1184,7 @@ def test_a_log_iterated_in_part_stops_its_compression(
     monkeypatch.setattr(GzipSize, "_CHUNK", 1)  # a worker from the first piece on
     # No log's size bounds its gzipped size within a limit of 0: it is compressed.
     monkeypatch.setattr(sarif, "MAX_GZIPPED_BYTES", 0)
-    pieces = SarifFormat(SarifOptions(source_root=in_base)).iter_render(gate(fs_report))
+    pieces = SarifFormat(SarifOptions(source_root=in_base)).stream(gate(fs_report))
     next(pieces)
     next(pieces)
     assert any(t.name == "sarif-gzip" for t in threading.enumerate())
@@ -1149,5 +1210,46 @@ def test_an_output_written_in_parts_is_its_payload(tmp_path: Path) -> None:
     text = ("caf\u00e9 \U0001f600 \ud800 " + "x" * 1000) * 50
     output = Output("--sarif", tmp_path / "out.sarif", text)
     for size in (1, 7, 1000, 1 << 22):
-        assert b"".join(output.chunks(size)) == output.payload()
-    assert b"".join(Output("--json", tmp_path / "b", b"bytes").chunks()) == b"bytes"
+        assert joined(output.chunks(size)) == output.payload()
+    assert joined(Output("--json", tmp_path / "b", b"bytes").chunks()) == b"bytes"
+
+
+def test_a_streamed_output_is_written_from_its_last_start_over(tmp_path: Path) -> None:
+    def pieces() -> Iterator[bytes | StartOver]:
+        yield from (b"x" * 5000, "caf\u00e9 ".encode(), b"first")
+        yield START_OVER
+        yield from ("\U0001f600 ".encode(), b"y" * 3000, b" second\n")
+
+    want = "\U0001f600 " + "y" * 3000 + " second\n"
+    for size in (1, 7, 4096, 1 << 22):
+        chunks = list(Output("--sarif", tmp_path / "o", pieces()).chunks(size))
+        last = len(chunks) - chunks[::-1].index(START_OVER)
+        assert b"".join(c for c in chunks[last:] if isinstance(c, bytes)) == want.encode()
+    assert Output("--sarif", tmp_path / "o", pieces()).payload() == want.encode()
+    # A file is truncated at the start-over; an earlier, longer log leaves no tail behind.
+    out = tmp_path / "out.sarif"
+    out.write_text("z" * 20_000, encoding="utf-8")
+    write_outputs([Output("--sarif", out, pieces())])
+    assert out.read_text(encoding="utf-8") == want
+    # A FIFO cannot be rewound: it gets the last rendering only.
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    write_outputs([Output("--sarif", fifo, pieces())])
+    reader.join(timeout=30)
+    assert got == [want.encode()]
+
+
+def test_the_cli_says_what_githubs_result_limit_left_out(tmp_path: Path) -> None:
+    """The notes of the SARIF log (results dropped for GitHub's limits) reach stderr."""
+    report = synthetic_report(tmp_path / "r.json", ["CRITICAL"] * 10 + ["LOW"] * 20)
+    (tmp_path / "policy.yaml").write_text("version: 1\nfail-on:\n  vulnerability: LOW\n")
+    out = tmp_path / "out.sarif"
+    argv = [sys.executable, "-m", "scangate", "check", str(report), "-p", "policy.yaml"]
+    argv += ["--sarif", str(out), "--sarif-max-results", "12", "-q"]
+    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "18 of 30 results left out" in done.stderr and "18 LOW" in done.stderr
+    assert len(json.loads(out.read_text())["runs"][0]["results"]) == 12

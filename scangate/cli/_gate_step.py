@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Self
@@ -25,7 +25,7 @@ from scangate.cli._outputs import (
     write_atomic as write_atomic,  # for the commands that write one file
 )
 from scangate.errors import ExitCode, UsageError
-from scangate.formats import Format
+from scangate.formats import Format, StartOver
 from scangate.formats.escape import json_text
 from scangate.gate import GateResult, Verdict
 from scangate.policy import (
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from scangate import baseline as baseline_file
     from scangate.findings import ScanRun
     from scangate.formats.sarif.locations import DockerfileRef
+    from scangate.formats.sarif.writer import SarifFormat
     from scangate.formats.table import TableFormat
 
 
@@ -211,8 +212,8 @@ class _Formats:
     def __init__(self, args: GateArgs, root: Path) -> None:
         self.args = args
         self.root = root
-        self.notes: list[str] = []
         self._built: dict[OutputFormat, Format] = {}
+        self._sarif: SarifFormat | None = None
 
     def __getitem__(self, fmt: OutputFormat) -> Format:
         if fmt not in self._built:
@@ -243,8 +244,19 @@ class _Formats:
                 dockerfile=_dockerfile(self.args, self.root, source_root),
             )
         )
-        self.notes = sarif.notes  # filled by render: what GitHub's limits left out
+        self._sarif = sarif
         return sarif
+
+    def sarif(self) -> SarifFormat:
+        self[OutputFormat.sarif]
+        assert self._sarif is not None  # set by `_build`
+        return self._sarif
+
+    @property
+    def notes(self) -> list[str]:
+        """What GitHub's limits left out of the SARIF log, once it is rendered (the log
+        replaces its `notes` list at each rendering: read it then, not before)."""
+        return list(self._sarif.notes) if self._sarif is not None else []
 
 
 _FILE_FORMATS = {
@@ -261,24 +273,37 @@ def report(
     root: Path | None = None,
     extra: Sequence[Output] = (),
 ) -> NoReturn:
-    """Render every output in memory first, then write files (with `extra`, the command's
-    own: --raw-report) as one set, then print, then exit with the verdict: an error
-    anywhere leaves no output file of this run behind."""
+    """Render every output first (a SARIF file is rendered as it is written to its temp
+    file), then write files (with `extra`, the command's own: --raw-report) as one set, then
+    print, then exit with the verdict: an error anywhere leaves no output file of this run
+    behind."""
     formats = _Formats(args, root or Path.cwd())
     wanted = [(option, path, _FILE_FORMATS[option]) for option, path in args.outputs()]
-    rendered = {fmt: formats[fmt].render(result) for _, _, fmt in wanted}
+    rendered: dict[OutputFormat, str | Iterator[bytes | StartOver]] = {}
+    for _, _, fmt in wanted:
+        if fmt is OutputFormat.sarif and args.fmt is not OutputFormat.sarif:
+            # Streamed into its temp file as it is made: a log of 100,000 results is
+            # hundreds of MB that no other output needs.
+            rendered[fmt] = formats.sarif().stream(result)
+        else:
+            rendered[fmt] = formats[fmt].render(result)
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY") if args.github_summary else None
-    if summary_file and OutputFormat.markdown not in rendered:
-        rendered[OutputFormat.markdown] = formats[OutputFormat.markdown].render(result)
+    markdown = rendered.get(OutputFormat.markdown)
+    summary_text = ""
+    if summary_file:
+        summary_text = (
+            markdown if isinstance(markdown, str) else formats[OutputFormat.markdown].render(result)
+        )
     if args.quiet and args.fmt is OutputFormat.table:
         text = "\n".join(table_format(args).verdict(result)) + "\n"
     else:
-        text = rendered.get(args.fmt) or formats[args.fmt].render(result)
+        same = rendered.get(args.fmt)
+        text = same if isinstance(same, str) else formats[args.fmt].render(result)
     write_outputs([*(Output(option, path, rendered[fmt]) for option, path, fmt in wanted), *extra])
     if summary_file:
         try:
             with Path(summary_file).open("a", encoding="utf-8") as summary:
-                summary.write(rendered[OutputFormat.markdown])
+                summary.write(summary_text)
         except OSError as exc:
             # The step summary is a courtesy: the verdict and the output files stand.
             _console.warning(f"cannot append to GITHUB_STEP_SUMMARY {summary_file}: {exc.strerror}")

@@ -394,3 +394,15 @@ TRIVY_OPTIONS = option_group(
 )
 # `check` runs no Trivy, but may download the feeds: where they are cached, and whether not to.
 FEED_CACHE_OPTIONS = option_group(cache_dir=(CacheDirOpt, None), offline=(FeedOfflineOpt, False))
+VexOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--vex",
+        envvar="SCANGATE_VEX",
+        metavar="PATH",
+        help="An OpenVEX, CycloneDX VEX or CSAF file (repeatable): its not_affected and "
+        "fixed statements allow their findings (the policy's vex: honor | report).",
+    ),
+]
+# `--vex`: check and every scan.
+VEX_OPTIONS = option_group(vex=(VexOpt, None))

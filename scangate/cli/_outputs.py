@@ -43,6 +43,7 @@ from scangate.cli._output_paths import (
     remove,
 )
 from scangate.errors import ScangateError, UsageError
+from scangate.formats import StartOver, joined
 
 # The checks made before the work live in `_output_paths`; commands import them from here.
 __all__ = [
@@ -63,11 +64,12 @@ class OutputError(ScangateError):
 
 @dataclasses.dataclass(frozen=True)
 class Output:
-    """One rendered output: `option` (`--json`) names it in messages."""
+    """One rendered output: `option` (`--json`) names it in messages. `data` is the text, or
+    a streamed rendering (`SarifFormat.stream`): written as it is made, read once."""
 
     option: str
     path: Path
-    data: str | bytes
+    data: str | bytes | Iterator[bytes | StartOver]
     # False for a file that lives in the scanned tree (the baseline): a symbolic link there
     # is the tree author's, and may lead to any file the user can write.
     follow_links: bool = True
@@ -75,17 +77,39 @@ class Output:
     def payload(self) -> bytes:
         if isinstance(self.data, bytes):
             return self.data
+        if not isinstance(self.data, str):
+            return joined(self.data)
         # A lone surrogate from a hostile report must not abort the write.
         return self.data.encode("utf-8", errors="replace")
 
-    def chunks(self, size: int = 1 << 22) -> Iterator[bytes]:
-        """`payload` in parts: a 300 MB SARIF log is not held a second time as bytes."""
+    def chunks(self, size: int = 1 << 22) -> Iterator[bytes | StartOver]:
+        """`payload` in parts of about `size`: a 300 MB SARIF log is not held a second time
+        as bytes, nor, streamed, at all. `START_OVER` drops the parts before it."""
         if isinstance(self.data, bytes):
             yield self.data
             return
-        for start in range(0, len(self.data), size):
-            # Whole code points: a slice of a str never splits a character.
-            yield self.data[start : start + size].encode("utf-8", errors="replace")
+        if isinstance(self.data, str):
+            for start in range(0, len(self.data), size):
+                # Whole code points: a slice of a str never splits a character.
+                yield self.data[start : start + size].encode("utf-8", errors="replace")
+            return
+        pending: list[bytes] = []
+        held = 0
+        for piece in self.data:
+            if isinstance(piece, StartOver) or len(piece) >= size // 4:
+                # A start-over, or a piece large already: handed on as it is.
+                if pending:
+                    yield b"".join(pending)
+                    pending, held = [], 0
+                yield piece
+                continue
+            pending.append(piece)
+            held += len(piece)
+            if held >= size:
+                yield b"".join(pending)
+                pending, held = [], 0
+        if pending:
+            yield b"".join(pending)
 
 
 def write_atomic(
@@ -169,7 +193,11 @@ def _stage(output: Output, target: Located) -> _Staged:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             for chunk in output.chunks():
-                handle.write(chunk)
+                if isinstance(chunk, StartOver):
+                    handle.seek(0)
+                    handle.truncate()
+                else:
+                    handle.write(chunk)
     except BaseException as exc:
         remove(item.temp)
         if isinstance(exc, OSError):

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import typer
 
-from scangate.cli._options import TRIVY_OPTIONS, option_group
-from scangate.cli._vex_step import VEX_OPTIONS
+from scangate.cli._options import TRIVY_OPTIONS, VEX_OPTIONS, option_group
 from scangate.errors import UsageError
 
 if TYPE_CHECKING:

@@ -4,12 +4,8 @@ before Trivy runs or a report is read) and handed to the scan or applied to repo
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-
-from scangate.cli._options import option_group
 from scangate.errors import UsageError
 
 if TYPE_CHECKING:
@@ -19,18 +15,6 @@ if TYPE_CHECKING:
     from scangate.policy import Policy
     from scangate.trivy_run import ScanOptions
     from scangate.vex.document import VexFile
-
-VexOpt = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--vex",
-        envvar="SCANGATE_VEX",
-        metavar="PATH",
-        help="An OpenVEX, CycloneDX VEX or CSAF file (repeatable): its not_affected and "
-        "fixed statements allow their findings (the policy's vex: honor | report).",
-    ),
-]
-VEX_OPTIONS = option_group(vex=(VexOpt, None))
 
 
 def _load(params: dict[str, Any]) -> tuple[VexFile, ...]:

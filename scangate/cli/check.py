@@ -16,12 +16,12 @@ from scangate.cli._options import (
     FEED_CACHE_OPTIONS,
     GATE_OPTIONS,
     PR_COMMENT_OPTIONS,
+    VEX_OPTIONS,
     IgnorefileOpt,
     PolicyOpt,
     TodayOpt,
     with_options,
 )
-from scangate.cli._vex_step import VEX_OPTIONS
 from scangate.errors import ReportError
 from scangate.formats.escape import plain
 

@@ -115,7 +115,7 @@ def plain(text: str, limit: int | None = None, *, tabs: bool = False) -> str:
 # Every ASCII punctuation character: CommonMark lets each be backslash-escaped, and an
 # escaped one is always literal. "@" is handled apart (see `markdown`).
 _MARKDOWN_PUNCTUATION = """!"#$%&'()*+,-./:;<=>?[]^_`{|}~"""  # and the backslash, first
-_NO_LINK = "@&#8203;"
+NO_LINK = "@&#8203;"
 
 
 # Bytes that are never markup: deleting them from a text's UTF-8 leaves its ASCII
@@ -161,7 +161,7 @@ def _escape_punctuation(text: str, marks: set[int]) -> str:
             text = text.replace(escaped[1], escaped)
     # A zero-width space after "@": `@user` mentions nobody and `a@b.example` is no mailto
     # link (both are found in the rendered text, where backslash escapes are gone).
-    return text.replace("@", _NO_LINK) if _AT in marks else text
+    return text.replace("@", NO_LINK) if _AT in marks else text
 
 
 def plain_and_markdown(text: str) -> tuple[str, str]:

@@ -64,15 +64,30 @@ def json_fields(obj: Any) -> dict[str, Any]:
 json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 
-def array_lines(lines: Iterable[str], indent: str) -> Iterator[str]:
-    """A JSON array of encoded items, one a line, to stand at `indent` in the indented log."""
-    # The separator and the line apart: joining them would copy every line once more.
-    separator = f"[\n{indent}  "
+def array_lines(lines: Iterable[str], indent: str, size: int = 1 << 20) -> Iterator[str]:
+    """A JSON array of encoded items, one a line, to stand at `indent` in the indented log,
+    in pieces of about `size` characters: a piece per line would cost more to hand on (to
+    the compression, to the file) than the line costs to join."""
+    separator = f",\n{indent}  "
+    opening = f"[\n{indent}  "
+    batch: list[str] = []
+    held = 0
     for line in lines:
-        yield separator
-        yield line
-        separator = f",\n{indent}  "
-    yield "[]" if separator[0] == "[" else f"\n{indent}]"
+        batch.append(line)
+        held += len(line)
+        if held >= size:
+            yield opening
+            yield separator.join(batch)
+            opening, batch, held = separator, [], 0
+    if batch:
+        yield opening
+        yield separator.join(batch)
+        opening = separator
+    yield "[]" if opening[0] == "[" else f"\n{indent}]"
+
+
+# gzip's 10-byte header (no file name, as the upload writes it) and 8-byte trailer.
+_GZIP_WRAPPER = 18
 
 
 def gzip_bound(size: int) -> int:
@@ -80,12 +95,13 @@ def gzip_bound(size: int) -> int:
     `deflateBound` for stored blocks (its bound for any window and memory setting, above the
     tighter one for the default ones the upload uses), plus gzip's 18-byte header and
     trailer. Deflate never writes a block larger than the block stored as it is."""
-    return size + (size >> 5) + (size >> 7) + (size >> 11) + 7 + 18
+    return size + (size >> 5) + (size >> 7) + (size >> 11) + 7 + _GZIP_WRAPPER
 
 
 class GzipSize:
-    """The size of the log gzipped as the upload does it (gzip, level 6), fed in pieces; with
-    a `limit`, `total` may instead be an upper bound no greater than it.
+    """The size of the log gzipped as the upload does it (gzip, level 6; or at another
+    `level`), fed in pieces; with a `limit`, `total` may instead be an upper bound no greater
+    than it.
 
     Exact rather than estimated from a sample: how well a log compresses varies along it
     (rules, then results), and the answer matters most near the limit. The deflate runs in a
@@ -98,25 +114,27 @@ class GzipSize:
     """
 
     _CHUNK = 1 << 20  # Compressing 1 MB at a time: one call per piece costs more than the deflate.
+    # Pieces are the log's UTF-8 (ASCII: every string in it is escaped), as written to the file.
     _QUEUED = 8
 
-    def __init__(self, limit: int | None = None) -> None:
-        self._z = zlib.compressobj(6, zlib.DEFLATED, 31)
-        self._buffer: list[str] = []
+    def __init__(self, limit: int | None = None, level: int = 6) -> None:
+        # Raw deflate: the gzip wrapper adds a fixed header and trailer (`_GZIP_WRAPPER`)
+        # and a CRC-32 of every byte that does not change the size.
+        self._z = zlib.compressobj(level, zlib.DEFLATED, -15)
+        self._buffer: list[bytes] = []
         self._buffered = 0
         self._size = 0
         self._chunks: queue.Queue[bytes | None] = queue.Queue(self._QUEUED)
         self._worker: threading.Thread | None = None
         self._limit = limit
         self._bounded = limit is not None  # not compressing (yet): `_held` holds the pieces
-        self._held: list[str] = []
-        self._fed = 0  # bytes (UTF-8) fed while bounded
+        self._held: list[bytes] = []
+        self._fed = 0  # bytes fed while bounded
 
-    def feed(self, piece: str) -> None:
+    def feed(self, piece: bytes) -> None:
         if self._bounded:
             self._held.append(piece)
-            # Rules and results are ASCII (every string escaped): their length is their size.
-            self._fed += len(piece) if piece.isascii() else len(piece.encode())
+            self._fed += len(piece)
             if self._limit is None or gzip_bound(self._fed) <= self._limit:
                 return
             self._bounded = False
@@ -126,7 +144,7 @@ class GzipSize:
             return
         self._add(piece)
 
-    def _add(self, piece: str) -> None:
+    def _add(self, piece: bytes) -> None:
         self._buffer.append(piece)
         self._buffered += len(piece)
         if self._buffered >= self._CHUNK:
@@ -136,7 +154,7 @@ class GzipSize:
         if self._worker is None:
             self._worker = threading.Thread(target=self._deflate, name="sarif-gzip", daemon=True)
             self._worker.start()
-        self._chunks.put("".join(self._buffer).encode())  # ASCII: every string is escaped
+        self._chunks.put(self._buffer[0] if len(self._buffer) == 1 else b"".join(self._buffer))
         self._buffer.clear()
         self._buffered = 0
 
@@ -152,7 +170,7 @@ class GzipSize:
         if self._buffer:
             self._send()
         self.close()
-        return self._size + len(self._z.flush())
+        return self._size + len(self._z.flush()) + _GZIP_WRAPPER
 
     def close(self) -> None:
         """Stops the worker, also when a log is abandoned half-way; safe to call twice."""

@@ -15,10 +15,12 @@ from collections.abc import Callable
 
 from scangate.findings import Finding, Kind, Severity
 from scangate.formats.escape import (
+    ELLIPSIS,
+    NO_LINK,
+    clean_ascii,
     clip,
     markdown,
     markdown_clean,
-    markdown_clean_size,
     markdown_link,
     markdown_link_clean,
     markdown_size,
@@ -29,6 +31,8 @@ from scangate.formats.escape import (
 )
 from scangate.formats.sarif.encoding import json_string
 
+# "...", escaped for Markdown: where a help text is cut.
+_CUT = markdown_clean(ELLIPSIS)
 # GitHub's limit for a rule's descriptions and help (docs: "SARIF support for code scanning").
 MAX_DESCRIPTION = 1024
 MAX_HELP_HEADLINE = 400
@@ -283,6 +287,8 @@ def _fitted(text: str, room: int, escape: Callable[[str], str]) -> str:
     if room < 40:
         return ""
     limit = len(text)
+    if escape is markdown and clean_ascii(text):
+        return _fitted_clean(text, room)
     if escape is markdown and limit > room:
         # Too long whatever its escapes (they never shorten a text): the same steps on the
         # sizes alone (`markdown_size`, a third of the cost), then one escape of the cut.
@@ -307,15 +313,30 @@ def _fitted(text: str, room: int, escape: Callable[[str], str]) -> str:
 
 
 def _fitted_clean(text: str, room: int) -> str:
-    """`_fitted(text, room, markdown)` for a `clean_ascii` text: the same steps, on sizes
-    counted without building the text (`markdown_clean_size`), then one escape."""
+    """`_fitted(text, room, markdown)` for a `clean_ascii` text: the longest start of it
+    whose escaped form, with the escaped "...", fits in `room`; "" when less than 40
+    characters would be left.
+
+    Escaping a clean text is one character at a time (a backslash before punctuation, an
+    entity after "@"), so the escaped start of the text is a start of the escaped text: one
+    escape of at most `room` characters, cut where no escape is split."""
     if room < 40:
         return ""
-    limit = len(text)
-    size = markdown_clean_size(text)
-    while size > room:
-        if limit <= 40:
-            return ""
-        limit = max(40, min(limit - 1, limit * room // size))
-        size = markdown_clean_size(clip(text, limit))
-    return markdown_clean(clip(text, limit))
+    if len(text) <= room:
+        escaped = markdown_clean(text)
+        if len(escaped) <= room:
+            return escaped
+    else:
+        escaped = markdown_clean(text[: room - len(_CUT)])
+    end = room - len(_CUT)
+    if escaped[end - 1] == "\\":  # the text has no backslash: each is an escape's
+        end -= 1
+    at = escaped.rfind("@", max(0, end - len(NO_LINK) + 1), end)
+    if at != -1:  # the entity after an "@" would be cut
+        end = at
+    head = escaped[:end]
+    kept = end - head.count("\\") - (len(NO_LINK) - 1) * head.count("@")
+    if kept > len(text) - 4:  # as `clip` cuts: at least one character gives way to "..."
+        kept = len(text) - 4
+        head = markdown_clean(text[:kept])
+    return head + _CUT if kept + len(ELLIPSIS) >= 40 else ""

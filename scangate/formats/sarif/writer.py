@@ -30,6 +30,7 @@ from typing import Any
 import sarif_om as om
 
 from scangate import __version__
+from scangate.formats import START_OVER, StartOver, joined
 from scangate.formats.sarif.encoding import GzipSize, array_lines, json_fields
 from scangate.formats.sarif.limits import (
     MAX_RESULTS_PER_RUN,
@@ -82,6 +83,15 @@ class SarifOptions:
 # Where the rules and results arrays go in the skeleton. The nonce, random for each
 # formatter, keeps a report's text (a Trivy version, an artifact name) from ever passing for one.
 _PLACEHOLDER = '"@@scangate:{nonce}:(rules|results):(\\d+)@@"'
+# Renderings of a log over GitHub's gzipped limit, each with fewer results (`stream`).
+_PASSES = 4
+# The upload gzips at zlib's default level (6). Level 1 takes well under half its time and
+# its output is larger (by a third on SARIF): a log whose level-1 size is within the limit,
+# with a margin for the rare input where level 6 loses a little to level 1, fits, and most
+# logs need no level-6 pass. Only one that level 1 puts above that is measured at level 6.
+GZIP_LEVEL = 6
+FAST_GZIP_LEVEL = 1
+FAST_GZIP_FITS = 0.97
 
 
 class SarifFormat:
@@ -94,7 +104,7 @@ class SarifFormat:
         # Of the last pass: the results per run in effect, the gzipped size (or a bound of it
         # within the limit: `GzipSize`), the largest run.
         self._limit = self.options.max_results
-        self._gzipped = 0
+        self._gzipped: int | None = 0  # None: compressed fast, too close to tell
         self._largest = 0
         self._nonce = secrets.token_hex(16)
         self._diff = False  # the result was gated with --diff-base (`baselineState`)
@@ -102,11 +112,27 @@ class SarifFormat:
     def render(self, result: GateResult) -> str:
         """The log; one over GitHub's 10 MiB gzipped is rendered again with fewer results
         per run (the most severe kept) until it fits, unless the cap is off (0)."""
+        return joined(self.stream(result)).decode("ascii")
+
+    def stream(self, result: GateResult) -> Iterator[bytes | StartOver]:
+        """`render`'s log in pieces of UTF-8, for writing a large log without holding it in memory:
+        a log over GitHub's gzipped limit is followed by `START_OVER` and the log again with
+        fewer results. `notes` is complete once the iterator is exhausted."""
         self._limit = self.options.max_results
         shrunk: list[str] = []
-        for _ in range(4):
-            text = "".join(self._pieces_of(result))
-            if self._gzipped <= MAX_GZIPPED_BYTES or not self._limit or self._largest <= 1:
+        passes = 0
+        exact = False
+        while True:
+            yield from self._pieces_of(result, exact=exact)
+            if self._gzipped is None:
+                # Compressed fast, the size could not tell: the same log again, measured
+                # exactly (only for logs of hundreds of MB that compress badly).
+                exact = True
+                yield START_OVER
+                continue
+            passes += 1
+            over = self._gzipped > MAX_GZIPPED_BYTES and self._limit and self._largest > 1
+            if not over or passes == _PASSES:
                 break
             limit = max(1, int(self._largest * MAX_GZIPPED_BYTES / self._gzipped * 0.9))
             shrunk.append(
@@ -115,19 +141,10 @@ class SarifFormat:
                 "results per run"
             )
             self._limit = limit
+            yield START_OVER
         self.notes = shrunk + self.notes
-        return text
 
-    def iter_render(self, result: GateResult) -> Iterator[str]:
-        """The log in pieces, for writing a large log without holding it twice in memory.
-
-        `notes` is complete once the iterator is exhausted. Unlike `render`, a log over
-        GitHub's gzipped size limit is only reported in `notes`: its pieces are gone.
-        """
-        self._limit = self.options.max_results
-        return self._pieces_of(result)
-
-    def _pieces_of(self, result: GateResult) -> Iterator[str]:
+    def _pieces_of(self, result: GateResult, *, exact: bool) -> Iterator[bytes]:
         self.notes = []
         self._diff = result.diff is not None
         runs = plan(result, self.options, self._limit, self.notes)
@@ -139,17 +156,24 @@ class SarifFormat:
         # A run over GitHub's result limit is refused whatever its size (and `notes` says
         # so): the compression, seconds for a log of 100,000 results, would be wasted. A log
         # whose size alone bounds its gzipped size within the limit is not compressed.
-        gzip = None if over_result_limit(runs) else GzipSize(MAX_GZIPPED_BYTES)
+        level = GZIP_LEVEL if exact else FAST_GZIP_LEVEL
+        gzip = None if over_result_limit(runs) else GzipSize(MAX_GZIPPED_BYTES, level)
         try:
-            for piece in self._pieces(skeleton, runs):
+            for text in self._pieces(skeleton, runs):
+                # ASCII (every string is escaped): encoded once, for the size and the file.
+                piece = text.encode("ascii")
                 if gzip is not None:
                     gzip.feed(piece)
                 yield piece
-            yield "\n"
-            gzipped = self._gzipped = gzip.total() if gzip is not None else 0
+            yield b"\n"
+            gzipped = gzip.total() if gzip is not None else 0
         finally:
             if gzip is not None:
                 gzip.close()  # a log abandoned half-way stops the compression too
+        if not exact and gzipped > MAX_GZIPPED_BYTES * FAST_GZIP_FITS:
+            self._gzipped = None  # `stream` measures it again, exactly
+            return
+        self._gzipped = gzipped
         if gzipped > MAX_GZIPPED_BYTES:
             self.notes.append(
                 f"SARIF: the log is {gzipped / 2**20:.1f} MiB gzipped, over GitHub's limit "
