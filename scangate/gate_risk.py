@@ -105,7 +105,9 @@ class Risk:
         if published is None or (published - today).days > _SKEW_DAYS:
             return f"unfixed, and no published date to measure unfixed-max-days {limit} against"
         age = (today - published).days
-        return f"unfixed for {age} days (limit {limit})" if age > limit else None
+        if age <= limit:
+            return None
+        return f"unfixed for {age} day{'s' if age != 1 else ''} (limit {limit})"
 
     def in_grace(self, finding: Finding, today: date) -> str | None:
         """Why a vulnerability that would fail does not yet, or None."""

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 # The tables and their budget live in `pr_comment_table`; callers import these from here.
+from scangate.findings import Kind
+from scangate.formats._common import kind_count
 from scangate.pr_comment_table import (
     FIXED_HEAD,
     MAX_FAILING_ROWS,
@@ -82,6 +84,8 @@ class FindingRow:
     reason: str = ""  # why it fails (the gate's decision reason)
     kev: bool = False  # in CISA's Known Exploited Vulnerabilities catalog: listed first
     epss: float | None = None  # FIRST's EPSS probability, 0..1
+    # The scanned artifact, when several were gated together (`_common.artifact_labels`).
+    artifact: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,11 +232,14 @@ def _notes(notes: Sequence[str]) -> list[str]:
     return out
 
 
+_KINDS = frozenset(k.value for k in Kind)
+
+
 def _summary(comment: CommentInput) -> str:
     by_kind: dict[str, int] = {}
     for f in comment.new_failing:
         by_kind[f.kind] = by_kind.get(f.kind, 0) + 1
-    detail = ", ".join(f"{n} {cell(kind, 40)}" for kind, n in sorted(by_kind.items()))
+    detail = ", ".join(_kind_count(n, kind) for kind, n in sorted(by_kind.items()))
     n = len(comment.new_failing)
     line = f"**{n} new failing finding{'s' if n != 1 else ''}**" + (
         f" ({detail})" if detail else ""
@@ -249,6 +256,13 @@ def _summary(comment: CommentInput) -> str:
     if comment.base:
         line += f" Compared with the base commit {cell(comment.base, 64)}."
     return line
+
+
+def _kind_count(count: int, kind: str) -> str:
+    """ "1 secret", "2 vulnerabilities"; a kind scangate does not know, escaped as it is."""
+    if kind in _KINDS:
+        return kind_count(count, kind)
+    return f"{count} {cell(kind, 40)}"
 
 
 def _clean_counts(comment: CommentInput) -> str:

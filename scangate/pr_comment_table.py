@@ -54,14 +54,15 @@ def _rank(f: FindingRow) -> int:
 
 
 def failing_groups(rows: Sequence[FindingRow]) -> list[tuple[list[str], list[str]]]:
-    """(heading lines, row lines) per target, the worst target first; at most
-    MAX_FAILING_ROWS rows in all."""
-    groups: dict[str, list[FindingRow]] = {}
+    """(heading lines, row lines) per target (per artifact and target when several artifacts
+    were gated together), the worst first; at most MAX_FAILING_ROWS rows in all."""
+    groups: dict[tuple[str, str], list[FindingRow]] = {}
     for f in sorted_rows(rows)[:MAX_FAILING_ROWS]:
-        groups.setdefault(f.target, []).append(f)
+        groups.setdefault((f.artifact, f.target), []).append(f)
     out = []
-    for target, members in groups.items():
-        head = [f"#### {cell(target)} ({len(members)})", "", *FAILING_HEAD]
+    for (artifact, target), members in groups.items():
+        name = f"{cell(target)} \\[{cell(artifact)}\\]" if artifact else cell(target)
+        head = [f"#### {name} ({len(members)})", "", *FAILING_HEAD]
         out.append((head, [_failing_row(f) for f in members]))
     return out
 
@@ -103,7 +104,7 @@ def fixed_row(f: FindingRow) -> str:
         cell(f.severity, 20),
         cell(f.id),
         cell(f.kind, 40),
-        cell(f.target),
+        cell(f.target) + (f" \\[{cell(f.artifact)}\\]" if f.artifact else ""),
         _where(f, fix=False),
     )
     return "| " + " | ".join(values) + " |"

@@ -340,6 +340,10 @@ def test_a_named_file_is_read_without_the_network_and_judged_by_its_own_date(
         f"KEV feed --kev-file {path}: dated 2026-11-01, 30 days old (--max-feed-age 7): "
         "give a newer copy"
     )
+    # One day over a limit of 0: "1 day old".
+    path.write_bytes(catalog(day=TODAY - timedelta(days=1)))
+    with pytest.raises(FeedError, match=r"dated 2026-11-30, 1 day old \(--max-feed-age 0\)"):
+        store.load(kev_spec(file=path), options(tmp_path, max_age_days=0))
     with pytest.raises(FeedError, match=r"--epss-file .*nope: cannot read it .*check the path"):
         store.load(epss_spec(file=tmp_path / "nope"), options(tmp_path))
     assert len(hermetic.calls) == 0

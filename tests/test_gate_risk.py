@@ -137,6 +137,10 @@ def test_unfixed_fails_once_older_than_its_limit(tmp_path: Path, vuln_project_re
     )
     result = evaluate([run], gate, date(2024, 4, 23))
     assert decided(result, ECDSA) == (Decision.FAIL, "unfixed for 91 days (limit 90)")
+    # A limit of 0: the day after publication, one day.
+    zero = policy(tmp_path, "ignore-unfixed: true\nunfixed-max-days: {HIGH: 0}\n")
+    result = evaluate([run], zero, date(2024, 1, 24))
+    assert decided(result, ECDSA) == (Decision.FAIL, "unfixed for 1 day (limit 0)")
     # A severity without a limit stays protected; `null` lifts an inherited limit.
     gate = policy(tmp_path, "ignore-unfixed: true\nunfixed-max-days: {CRITICAL: 30}\n")
     assert decided(evaluate([run], gate, date(2030, 1, 1)), ECDSA)[0] is Decision.UNFIXED

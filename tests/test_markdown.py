@@ -53,7 +53,8 @@ def test_summary_of_real_scans(vuln_project_report: Path, config_repo_report: Pa
     assert len(failing) == s.failing
     assert failing[0][0] == "CRITICAL"
     assert [row[2] for row in failing].count("github-pat") == 3
-    assert "app/settings.py:3" in {row[3] for row in failing}
+    # Two artifacts gated together: each "Where" names its own.
+    assert "app/settings.py:3 [repo]" in {row[3] for row in failing}
     assert any(row[2] == trivydb.PYYAML_CVE and row[4] == "5.3 -> 5.3.1" for row in failing)
     assert make_fake_github_token() not in text
 

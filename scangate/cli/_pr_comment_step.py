@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scangate.cli import _console
+from scangate.formats._common import artifact_labels
 from scangate.formats.escape import plain
 from scangate.gate import Decided, Decision, Verdict
 from scangate.pr_comment import Action, Mode, publish_from_env
@@ -87,6 +88,7 @@ def category(result: GateResult, args: GateArgs) -> str:
 def comment_input(result: GateResult) -> CommentInput:
     diff = result.diff
     decided = result.decided()
+    labels = artifact_labels(result)
     counts: dict[str, int] = {}
     for d in decided:
         if d.decision not in (Decision.FAIL, Decision.PRE_EXISTING):
@@ -94,8 +96,8 @@ def comment_input(result: GateResult) -> CommentInput:
     review = diff.review if diff is not None else None
     return CommentInput(
         verdict=result.verdict.value,
-        new_failing=[finding_row(d) for d in _failing(decided)],
-        fixed=[finding_row(d) for d in _failing(diff.fixed)] if diff is not None else [],
+        new_failing=[finding_row(d, labels) for d in _failing(decided)],
+        fixed=[finding_row(d, {}) for d in _failing(diff.fixed)] if diff is not None else [],
         pre_existing=diff.pre_existing if diff is not None else 0,
         total=result.summary.total,
         counts=counts,
@@ -110,8 +112,9 @@ def _failing(decided: Iterable[Decided]) -> list[Decided]:
     return [d for d in decided if d.decision is Decision.FAIL]
 
 
-def finding_row(d: Decided) -> FindingRow:
-    """Never the finding's `message`: for a secret it holds the masked match."""
+def finding_row(d: Decided, labels: dict[int, str]) -> FindingRow:
+    """Never the finding's `message`: for a secret it holds the masked match. `labels`:
+    `artifact_labels` of the result."""
     f = d.finding
     loc = f.location
     return FindingRow(
@@ -128,6 +131,7 @@ def finding_row(d: Decided) -> FindingRow:
         reason=d.reason,
         kev=f.kev is not None,
         epss=f.epss,
+        artifact=labels.get(id(d), ""),
     )
 
 

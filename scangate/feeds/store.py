@@ -164,9 +164,13 @@ def _check_age(
     if age > options.max_age_days:
         lead = f"{problem}, and the" if problem else f"{spec.name} feed: the"
         raise FeedError(
-            f"{lead} cached copy {cached[1]} is {age} days old (--max-feed-age "
+            f"{lead} cached copy {cached[1]} is {_days(age)} old (--max-feed-age "
             f"{options.max_age_days}): {fix}"
         )
+
+
+def _days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"
 
 
 def _from_file(spec: FeedSpec[T], path: Path, options: FetchOptions) -> Loaded[T]:
@@ -174,7 +178,7 @@ def _from_file(spec: FeedSpec[T], path: Path, options: FetchOptions) -> Loaded[T
     age = (options.today - feed.day).days
     if age > options.max_age_days:
         raise FeedError(
-            f"{spec.name} feed {spec.file_option} {path}: dated {feed.day}, {age} days old "
+            f"{spec.name} feed {spec.file_option} {path}: dated {feed.day}, {_days(age)} old "
             f"(--max-feed-age {options.max_age_days}): give a newer copy"
         )
     return Loaded(feed, str(path))

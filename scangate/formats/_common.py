@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path, PurePath, PurePosixPath
 
 from scangate.findings import Artifact, Finding, KevEntry, Kind, Location
-from scangate.gate import Decided, Decision
+from scangate.gate import Decided, Decision, GateResult
 
 DECISION_ORDER = {
     Decision.FAIL: 0,
@@ -56,6 +56,17 @@ def where(f: Finding) -> str:
     if f.kind is Kind.VULNERABILITY or (f.kind is Kind.LICENSE and f.package):
         return f.package or ""
     return str(f.location) if f.location else f.target
+
+
+def artifact_labels(result: GateResult) -> dict[int, str]:
+    """The scanned artifact's name of each finding (`id` of its `Decided`), for a result of
+    several artifacts (`check a.json b.json`, two images): their targets' names
+    (`package-lock.json`, `debian 12.7`) repeat from one to the next. Empty for one artifact,
+    as the names then tell findings apart alone. Raw text: each channel escapes it."""
+    names = {run.run.artifact.name for run in result.runs}
+    if len(names) < 2:
+        return {}
+    return {id(d): run.run.artifact.name for run in result.runs for d in run.decided}
 
 
 def versions(f: Finding) -> str:

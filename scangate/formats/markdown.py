@@ -12,7 +12,14 @@ characters; the whole summary stays under `MAX_BYTES` (GitHub drops a step summa
 from __future__ import annotations
 
 from scangate.findings import Kind, Severity
-from scangate.formats._common import epss_text, kind_count, plural, sort_key, versions
+from scangate.formats._common import (
+    artifact_labels,
+    epss_text,
+    kind_count,
+    plural,
+    sort_key,
+    versions,
+)
 from scangate.formats.escape import markdown
 from scangate.gate import Decided, Decision, EntryStatus, GateResult, Verdict
 
@@ -38,8 +45,9 @@ class MarkdownFormat:
         failing = sorted((d for d in decided if d.decision is Decision.FAIL), key=sort_key)
         # The KEV / EPSS column only when a failing finding has either: unchanged without.
         risk = any(d.finding.kev is not None or d.finding.epss is not None for d in failing)
-        kev_rows = _kev_rows(exploited[: self.max_rows])
-        rows = _failing_rows(failing[: self.max_rows], risk=risk)
+        labels = artifact_labels(result)
+        kev_rows = _kev_rows(exploited[: self.max_rows], labels)
+        rows = _failing_rows(failing[: self.max_rows], labels, risk=risk)
         warnings = _allowlist(result)
         # A failing gate: which upgrades clear it (a few rows), after its failing findings.
         fix_plan = _fix_plan(result)
@@ -92,6 +100,7 @@ def _diff_groups(result: GateResult, budget: _Budget) -> list[str]:
     findings fixed since the base."""
     diff = result.diff
     assert diff is not None
+    labels = artifact_labels(result)  # base findings (`fixed`) have none: no label
     lines: list[str] = []
     base = cell(diff.short)
     pre = sorted((d for d in result.decided() if d.decision is Decision.PRE_EXISTING), key=sort_key)
@@ -106,7 +115,7 @@ def _diff_groups(result: GateResult, budget: _Budget) -> list[str]:
         if not group:
             continue
         risk = any(d.finding.kev is not None or d.finding.epss is not None for d in group)
-        rows = budget.take(_failing_rows(group[:MAX_DIFF_ROWS], risk=risk))
+        rows = budget.take(_failing_rows(group[:MAX_DIFF_ROWS], labels, risk=risk))
         lines += [f"### {title}", "", *(_RISK_DIFF_HEAD if risk else _DIFF_HEAD), *rows]
         if len(group) > len(rows):
             lines += ["", f"... and {len(group) - len(rows)} more {noun}."]
@@ -203,11 +212,13 @@ _RISK_DIFF_HEAD = (
 )
 
 
-def _failing_rows(failing: list[Decided], *, risk: bool = False) -> list[str]:
+def _failing_rows(
+    failing: list[Decided], labels: dict[int, str], *, risk: bool = False
+) -> list[str]:
     rows = []
     for d in failing:
         f = d.finding
-        values = [f.severity.value, f.kind.value, f.id, _where(d), versions(f), d.reason]
+        values = [f.severity.value, f.kind.value, f.id, _where(d, labels), versions(f), d.reason]
         if risk:
             values.insert(5, _risk(d))
         rows.append("| " + " | ".join(cell(v) for v in values) + " |")
@@ -222,7 +233,7 @@ def _risk(d: Decided) -> str:
     return ", ".join(parts)
 
 
-def _kev_rows(exploited: list[Decided]) -> list[str]:
+def _kev_rows(exploited: list[Decided], labels: dict[int, str]) -> list[str]:
     """The known exploited findings, whatever their decision, with their KEV entry's dates."""
     rows = []
     for d in exploited:
@@ -232,7 +243,7 @@ def _kev_rows(exploited: list[Decided]) -> list[str]:
         values = (
             f.severity.value,
             f.id,
-            _where(d),
+            _where(d, labels),
             kev.date_added.isoformat(),
             kev.due_date.isoformat() if kev.due_date else "",
             "Known" if kev.ransomware else "Unknown",  # as the catalog writes it
@@ -243,10 +254,14 @@ def _kev_rows(exploited: list[Decided]) -> list[str]:
     return rows
 
 
-def _where(d: Decided) -> str:
-    """Package and file for dependencies, file and line for the rest (never a secret's text)."""
+def _where(d: Decided, labels: dict[int, str]) -> str:
+    """Package and file for dependencies, file and line for the rest (never a secret's
+    text); the artifact too when the result has several (`artifact_labels`)."""
     f = d.finding
     place = str(f.location) if f.location else f.target
+    artifact = labels.get(id(d))
+    if artifact:
+        place = f"{place} [{artifact}]"
     if f.package:
         return f"{f.package} ({place})"
     return place

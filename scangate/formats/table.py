@@ -14,7 +14,13 @@ from __future__ import annotations
 from collections import Counter
 
 from scangate.findings import Finding, Kind, Severity
-from scangate.formats._common import DECISION_ORDER, kind_count, plural, versions
+from scangate.formats._common import (
+    DECISION_ORDER,
+    artifact_labels,
+    kind_count,
+    plural,
+    versions,
+)
 from scangate.formats.escape import plain
 from scangate.formats.table_layout import (
     ELLIPSIS,
@@ -103,13 +109,15 @@ class TableFormat:
             or d.finding.kev is not None
         ]
         shown.sort(key=_order)
-        groups: dict[str, list[Decided]] = {}
+        # A target per artifact: two images or reports may each hold a `package-lock.json`.
+        labels = artifact_labels(result)
+        groups: dict[tuple[str, str], list[Decided]] = {}
         for d in shown:  # in order of each target's most important finding
-            groups.setdefault(d.finding.target, []).append(d)
+            groups.setdefault((labels.get(id(d), ""), d.finding.target), []).append(d)
         lines: list[str] = []
         fail_at = result.policy.epss_fail_at
-        for target, group in groups.items():
-            lines += self._group(target, group, epss_fail_at=fail_at)
+        for (artifact, target), group in groups.items():
+            lines += self._group(target, group, epss_fail_at=fail_at, artifact=artifact)
             lines.append("")
         if result.diff is not None:
             lines += self._fixed(result.diff.short, result.diff.fixed, fail_at)
@@ -170,12 +178,16 @@ class TableFormat:
         *,
         fixed: bool = False,
         epss_fail_at: float | None = None,
+        artifact: str = "",
     ) -> list[str]:
-        """A heading naming the target and what it holds, then the table of its findings,
-        without the columns that would only repeat the target or say nothing."""
+        """A heading naming the target (and its artifact, when the result has several) and
+        what it holds, then the table of its findings, without the columns that would only
+        repeat the target or say nothing."""
         counts = Counter(d.finding.kind._value_ for d in group)
         what = ", ".join(kind_count(counts[k.value], k) for k in Kind if counts[k.value])
         name = plain(target, MAX_CELL) or "(no target)"
+        if artifact:
+            name = f"{name} [{plain(artifact, MAX_CELL)}]"
         heading = f"{self.style.paint(name, HEADING_COLOUR)}: {what}"
         if self.width is not None:
             room = self.width - display_width(what) - 2
