@@ -59,7 +59,11 @@ def test_readme_opens_with_install_and_test_commands() -> None:
     assert len(first_block) == 2
     assert "pip install" in first_block[0] and "scangate scan fs" in first_block[0]
     assert first_block[1] == "bash .ci/run"
-    assert "python -m pytest" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    # .ci/run sets up the environment, then runs .ci/suite: lint, types, the whole suite,
+    # and pytest's exit 5 (no test collected) as a failure.
+    assert (ROOT / ".ci" / "run").read_text(encoding="utf-8").endswith("exec bash .ci/suite\n")
+    suite = (ROOT / ".ci" / "suite").read_text(encoding="utf-8")
+    assert "python -m pytest -n 2" in suite and '"$rc" -eq 5' in suite
 
 
 # Deliberately without one: a variable that overwrites files or hooks in every run is a trap.
