@@ -1206,6 +1206,33 @@ def test_the_cli_writes_a_large_log_byte_for_byte_as_rendered(tmp_path: Path) ->
     assert out.read_bytes() == text.encode()
 
 
+# Runs scangate with writes past 1 MiB failing with EFBIG, the OSError a full disk gives
+# (set in the child that execs scangate: no tiny filesystem without root).
+_FILE_SIZE_LIMITED = """
+import os, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+os.execv(sys.executable, [sys.executable, "-m", "scangate", *sys.argv[1:]])
+"""
+
+
+def test_a_log_that_cannot_be_written_half_way_leaves_the_old_file(tmp_path: Path) -> None:
+    """Streamed into its temp file, a log whose write fails after its first MB: exit 3, one
+    line, the file as it was and no temp file; the rendering stops (no thread left)."""
+    report = synthetic_report(tmp_path / "big.json", ["CRITICAL", "HIGH", "LOW"] * 4000)
+    out = tmp_path / "out.sarif"
+    out.write_text("the log of an earlier run\n", encoding="utf-8")
+    argv = [sys.executable, "-c", _FILE_SIZE_LIMITED, "check", str(report), "--sarif", str(out)]
+    done = subprocess.run([*argv, "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines == [
+        f"scangate: error: cannot write {out}: File too large; no output of this run was kept"
+    ]
+    assert out.read_text(encoding="utf-8") == "the log of an earlier run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.json", "out.sarif"]
+
+
 def test_an_output_written_in_parts_is_its_payload(tmp_path: Path) -> None:
     text = ("caf\u00e9 \U0001f600 \ud800 " + "x" * 1000) * 50
     output = Output("--sarif", tmp_path / "out.sarif", text)
