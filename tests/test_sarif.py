@@ -601,6 +601,14 @@ def test_a_log_within_the_limit_at_level_1_is_not_compressed_again(
     pieces = list(fmt.stream(result))
     assert pieces.count(START_OVER) == 1 and joined(pieces) == text.encode()
     assert levels == [1, 6] and fmt.notes == []
+    # Within the limit by its raw size alone (`gzip_bound`), however close: a bound at any
+    # level, so one rendering.
+    levels.clear()
+    monkeypatch.setattr(sarif, "MAX_GZIPPED_BYTES", gzip_bound(len(text.encode())))
+    fmt = SarifFormat(SarifOptions(source_root=in_base))
+    pieces = list(fmt.stream(result))
+    assert START_OVER not in pieces and joined(pieces) == text.encode()
+    assert levels == [1] and fmt.notes == []
 
 
 def test_fs_and_image_runs_in_one_log_and_category_override(

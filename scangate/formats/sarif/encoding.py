@@ -158,6 +158,12 @@ class GzipSize:
         self._buffer.clear()
         self._buffered = 0
 
+    @property
+    def compressed(self) -> bool:
+        """Whether the log was compressed: its size is then measured at the level given,
+        else bounded from its raw size (`gzip_bound`), whatever the level."""
+        return not self._bounded
+
     def _deflate(self) -> None:
         while (chunk := self._chunks.get()) is not None:
             self._size += len(self._z.compress(chunk))

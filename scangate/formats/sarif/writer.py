@@ -112,7 +112,7 @@ class SarifFormat:
     def render(self, result: GateResult) -> str:
         """The log; one over GitHub's 10 MiB gzipped is rendered again with fewer results
         per run (the most severe kept) until it fits, unless the cap is off (0)."""
-        return joined(self.stream(result)).decode("ascii")
+        return joined(self.stream(result)).decode()
 
     def stream(self, result: GateResult) -> Iterator[bytes | StartOver]:
         """`render`'s log in pieces of UTF-8, for writing a large log without holding it in memory:
@@ -160,8 +160,8 @@ class SarifFormat:
         gzip = None if over_result_limit(runs) else GzipSize(MAX_GZIPPED_BYTES, level)
         try:
             for text in self._pieces(skeleton, runs):
-                # ASCII (every string is escaped): encoded once, for the size and the file.
-                piece = text.encode("ascii")
+                # Encoded once, for the size and the file (ASCII: every string is escaped).
+                piece = text.encode()
                 if gzip is not None:
                     gzip.feed(piece)
                 yield piece
@@ -170,7 +170,9 @@ class SarifFormat:
         finally:
             if gzip is not None:
                 gzip.close()  # a log abandoned half-way stops the compression too
-        if not exact and gzipped > MAX_GZIPPED_BYTES * FAST_GZIP_FITS:
+        # A size from the raw size alone (`gzip_bound`) is a bound whatever the level.
+        guessed = gzip is not None and gzip.compressed and not exact
+        if guessed and gzipped > MAX_GZIPPED_BYTES * FAST_GZIP_FITS:
             self._gzipped = None  # `stream` measures it again, exactly
             return
         self._gzipped = gzipped
