@@ -15,6 +15,7 @@ import pytest
 import responses
 
 from tests.support import github_api, gitrepo, plan_fixtures
+from tests.support.plan_fixtures import npm_entry
 from tests.support.scanning import clean_env, run_scangate
 
 SCHEMA = json.loads(
@@ -27,18 +28,6 @@ WEB = f"we{BIDI}b"
 def validate(snapshot: dict[str, Any]) -> None:
     jsonschema.Draft202012Validator(SCHEMA).validate(snapshot)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", snapshot["scanned"])
-
-
-def _npm(version: str, deps: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "version": version,
-        "resolved": "https://registry.npmjs.org/x.tgz",
-        "integrity": "sha512-AAAA",
-        **extra,
-    }
-    if deps:
-        entry["dependencies"] = deps
-    return entry
 
 
 def write_npm(directory: Path) -> Path:
@@ -55,12 +44,12 @@ def write_npm(directory: Path) -> Path:
         "requires": True,
         "packages": {
             "": {**manifest},
-            "node_modules/a": _npm("1.0.0", {"lodash": "^3.0.0", "minimist": "^1.2.0"}),
-            "node_modules/a/node_modules/lodash": _npm("3.0.0"),
-            "node_modules/lodash": _npm("4.17.11"),
-            "node_modules/minimist": _npm("1.2.0"),
-            f"node_modules/ev{BIDI}il": _npm("1.0.0"),
-            "node_modules/jest": _npm("1.0.0", dev=True),
+            "node_modules/a": npm_entry("1.0.0", {"lodash": "^3.0.0", "minimist": "^1.2.0"}),
+            "node_modules/a/node_modules/lodash": npm_entry("3.0.0"),
+            "node_modules/lodash": npm_entry("4.17.11"),
+            "node_modules/minimist": npm_entry("1.2.0"),
+            f"node_modules/ev{BIDI}il": npm_entry("1.0.0"),
+            "node_modules/jest": npm_entry("1.0.0", dev=True),
         },
     }
     (directory / "package.json").write_text(json.dumps(manifest))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,14 +29,7 @@ SCANNERS = "vuln,misconfig,secret"
 def env(tmp_path: Path) -> dict[str, str]:
     env = gitrepo.git_env(tmp_path)
     scanning.write_db(Path(env["SCANGATE_CACHE_DIR"]))
-    wrapper = tmp_path / "bin" / "trivy"
-    wrapper.parent.mkdir()
-    # Logs each call (one line: the arguments) and runs the real Trivy with them.
-    wrapper.write_text(
-        f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{tmp_path / "trivy.log"}"\nexec "{REAL_TRIVY}" "$@"\n'
-    )
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    env["SCANGATE_TRIVY"] = str(wrapper)
+    scanning.logging_trivy(tmp_path, env)
     return env
 
 
@@ -51,9 +43,7 @@ def repo(tmp_path: Path, env: dict[str, str], files: dict[str, str]) -> Clone:
 
 def scans(tmp_path: Path) -> list[str]:
     """The `trivy fs` calls logged so far (not `version`)."""
-    log = tmp_path / "trivy.log"
-    lines = log.read_text().splitlines() if log.exists() else []
-    return [line for line in lines if line.startswith("fs ")]
+    return scanning.trivy_calls(tmp_path, "fs")
 
 
 def gate(

@@ -8,7 +8,6 @@ sees which images were scanned: a cached base is not scanned again.
 from __future__ import annotations
 
 import json
-import stat
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
@@ -24,28 +23,18 @@ from tests.support import images, scanning, servers, trivydb
 from tests.support.scanning import run_scangate
 from tests.test_diff_image import OPENSSL_FIXED, WITHOUT_ZLIB, image_env
 
-REAL_TRIVY = scanning.VENV_BIN / "trivy"
-
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     env = image_env(tmp_path)
-    wrapper = tmp_path / "bin" / "trivy"
-    wrapper.parent.mkdir()
-    wrapper.write_text(
-        f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{tmp_path / "trivy.log"}"\nexec "{REAL_TRIVY}" "$@"\n'
-    )
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    env["SCANGATE_TRIVY"] = str(wrapper)
+    scanning.logging_trivy(tmp_path, env)
     return env
 
 
 def scanned(tmp_path: Path) -> list[str]:
     """The image each `trivy image` call logged so far scanned (its last argument: a
     reference, or `--input=PATH`)."""
-    log = tmp_path / "trivy.log"
-    lines = log.read_text().splitlines() if log.exists() else []
-    last = [line.rsplit(" ", 1)[-1] for line in lines if line.startswith("image ")]
+    last = [line.rsplit(" ", 1)[-1] for line in scanning.trivy_calls(tmp_path, "image")]
     return [arg.removeprefix("--input=") for arg in last]
 
 

@@ -40,10 +40,10 @@ from tests.test_action import (  # the Action run by act, offline (tests/test_ac
     workspace,  # noqa: F401
     write_pull_request,
 )
+from tests.test_diff_gate import repo, scans
 
 DATA = Path(__file__).parent / "data" / "reports"
 VULN_REPORT = DATA / "current-fs-vuln.json"
-REAL_TRIVY = scanning.VENV_BIN / "trivy"
 SCANNERS = "vuln,misconfig,secret"
 
 
@@ -255,26 +255,8 @@ def env(tmp_path: Path) -> dict[str, str]:
     """git's and scangate's environment; `trivy` logs each call, then runs the real one."""
     env = gitrepo.git_env(tmp_path)
     scanning.write_db(Path(env["SCANGATE_CACHE_DIR"]))
-    wrapper = tmp_path / "bin" / "trivy"
-    wrapper.parent.mkdir()
-    log = tmp_path / "trivy.log"
-    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{REAL_TRIVY}" "$@"\n')
-    wrapper.chmod(0o755)
-    env["SCANGATE_TRIVY"] = str(wrapper)
+    scanning.logging_trivy(tmp_path, env)
     return env
-
-
-def repo(tmp_path: Path, env: dict[str, str], files: dict[str, str]) -> Clone:
-    """A work tree whose `main` holds `files`, checked out on a new branch `pr`."""
-    clone = gitrepo.make_clone(tmp_path, env)
-    clone.commit("base", files)
-    clone.git("checkout", "-q", "-b", "pr")
-    return clone
-
-
-def scans(tmp_path: Path) -> list[str]:
-    log = tmp_path / "trivy.log"
-    return [x for x in (log.read_text().splitlines() if log.exists() else []) if x[:3] == "fs "]
 
 
 def gate(

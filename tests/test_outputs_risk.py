@@ -266,13 +266,18 @@ def test_markdown_counts_grace(vuln_project_report: Path, tmp_path: Path) -> Non
     assert "; 2 below-threshold, 1 unfixed, 1 grace. Policy: " in verdict
 
 
+def hostile_runs_in_kev(report: Path, tmp_path: Path) -> list[ScanRun]:
+    """The report with hostile text in every field, each finding in KEV with EPSS 0.5."""
+    runs = runs_of(hostile.edit_report(report, tmp_path / "hostile.json", size=300))
+    for f in runs[0].findings:
+        f.kev, f.epss = LOG4J_LIKE, 0.5
+    return runs
+
+
 def test_markdown_hostile_report_text_in_the_kev_section(
     vuln_project_report: Path, tmp_path: Path
 ) -> None:
-    edited = hostile.edit_report(vuln_project_report, tmp_path / "hostile.json", size=300)
-    runs = runs_of(edited)
-    for f in runs[0].findings:
-        f.kev, f.epss = LOG4J_LIKE, 0.5
+    runs = hostile_runs_in_kev(vuln_project_report, tmp_path)
     text = MarkdownFormat().render(gate(runs))
     page = rendered.assert_summary_safe(text)
     assert text.split("\n### ")[1].startswith("Known exploited (")
@@ -365,10 +370,7 @@ def test_sarif_without_kev_or_epss_is_byte_identical(
 def test_the_table_escapes_report_text_beside_kev_and_epss(
     vuln_project_report: Path, tmp_path: Path
 ) -> None:
-    edited = hostile.edit_report(vuln_project_report, tmp_path / "hostile.json", size=300)
-    runs = runs_of(edited)
-    for f in runs[0].findings:
-        f.kev, f.epss = LOG4J_LIKE, 0.5
+    runs = hostile_runs_in_kev(vuln_project_report, tmp_path)
     result = gate(runs)
     for text in (TableFormat().render(result), TableFormat(width=80, color=True).render(result)):
         plain = SGR.sub("", text)

@@ -27,6 +27,7 @@ from scangate.pr_comment_body import (
     render_resolved,
     size,
 )
+from scangate.pr_comment_table import cell
 from tests.support import github_api as gh
 from tests.support.hostile import TEXT
 from tests.support.rendered import Rendered, gfm_safe
@@ -511,7 +512,7 @@ def hostile_input(n: int = 1, text: str = HOSTILE) -> CommentInput:
         )
 
     located = FindingRow(
-        kind="secret", id=text, severity="CRITICAL", target=text, path=text, line=3
+        kind="secret", id=text, severity="CRITICAL", target=text, path=text, line=3, artifact=text
     )
     review = SuppressionRow(
         change=text,
@@ -573,6 +574,7 @@ def test_hostile_text_in_every_field_stays_text(text: str) -> None:
     body = render(comment, CATEGORY)
     page = assert_body_safe(body, CATEGORY)
     assert page.tags.count("h4") == 2  # one per target: the hostile heading is text
+    assert body.count(f"\\[{cell(text)}\\]") == 2  # its artifact: the heading, the fixed row
     raw = body.replace("\\<", "").replace("\\]", "").replace("\\`", "")
     assert "<img" not in raw and "<script" not in raw and "</table>" not in raw
     assert "](" not in raw and "`" not in raw

@@ -231,25 +231,24 @@ class _Formats:
             from scangate.formats.markdown import MarkdownFormat
 
             return MarkdownFormat()
-        from scangate.formats.sarif.writer import SarifFormat, SarifOptions
-
-        source_root = Path.cwd()
-        sarif = SarifFormat(
-            SarifOptions(
-                category=self.args.sarif_category,
-                include_allowed=self.args.sarif_include_allowed,
-                only_failing=self.args.sarif_only_failing,
-                max_results=self.args.sarif_max_results,
-                source_root=source_root,
-                dockerfile=_dockerfile(self.args, self.root, source_root),
-            )
-        )
-        self._sarif = sarif
-        return sarif
+        return self.sarif()
 
     def sarif(self) -> SarifFormat:
-        self[OutputFormat.sarif]
-        assert self._sarif is not None  # set by `_build`
+        """The SARIF format, made once: its `notes` are read after it renders."""
+        if self._sarif is None:
+            from scangate.formats.sarif.writer import SarifFormat, SarifOptions
+
+            source_root = Path.cwd()
+            self._sarif = SarifFormat(
+                SarifOptions(
+                    category=self.args.sarif_category,
+                    include_allowed=self.args.sarif_include_allowed,
+                    only_failing=self.args.sarif_only_failing,
+                    max_results=self.args.sarif_max_results,
+                    source_root=source_root,
+                    dockerfile=_dockerfile(self.args, self.root, source_root),
+                )
+            )
         return self._sarif
 
     @property

@@ -35,6 +35,14 @@ class PrCommentMode(StrEnum):
 
 
 # Options shared by every command that gates (check, scan, hook): one definition each.
+# `policy check` and `policy export`: the policy to read.
+PolicyPathArg = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="[NAME|PATH]",
+        help="Policy file or built-in name. Default: the policy a scan would use.",
+    ),
+]
 PolicyOpt = Annotated[
     str | None,
     typer.Option(

@@ -19,6 +19,7 @@ from scangate.cli._options import (
     VEX_OPTIONS,
     IgnorefileOpt,
     PolicyOpt,
+    PolicyPathArg,
     TodayOpt,
     with_options,
 )
@@ -97,13 +98,7 @@ def check(
 
 @policy_app.command("check")
 def policy_check(
-    path: Annotated[
-        str | None,
-        typer.Argument(
-            metavar="[NAME|PATH]",
-            help="Policy file or built-in name. Default: the policy a scan would use.",
-        ),
-    ] = None,
+    path: PolicyPathArg = None,
     policy: PolicyOpt = None,
     ignorefile: IgnorefileOpt = None,
     today: TodayOpt = None,

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from scangate.cli._app import policy_app
-from scangate.cli._options import IgnorefileOpt, PolicyOpt, TodayOpt
+from scangate.cli._options import IgnorefileOpt, PolicyOpt, PolicyPathArg, TodayOpt
 
 
 class ExportFormat(StrEnum):
@@ -61,13 +61,7 @@ VexAuthorOpt = Annotated[
 @policy_app.command("export")
 def policy_export(
     export_format: ExportFormatOpt,
-    path: Annotated[
-        str | None,
-        typer.Argument(
-            metavar="[NAME|PATH]",
-            help="Policy file or built-in name. Default: the policy a scan would use.",
-        ),
-    ] = None,
+    path: PolicyPathArg = None,
     output: ExportOutputOpt = None,
     report: ExportReportOpt = None,
     author: VexAuthorOpt = "scangate",

@@ -77,7 +77,7 @@ class MarkdownFormat:
             lines.append("")
         lines += fix_plan
         if result.diff is not None:
-            lines += _diff_groups(result, budget)
+            lines += _diff_groups(result, budget, labels)
         if warnings:
             lines += ["### Allow-list warnings", "", *kept_warnings]
             if len(kept_warnings) < len(warnings):
@@ -95,12 +95,11 @@ def _fix_plan(result: GateResult) -> list[str]:
     return plan_section(plan_of(result))
 
 
-def _diff_groups(result: GateResult, budget: _Budget) -> list[str]:
+def _diff_groups(result: GateResult, budget: _Budget, labels: dict[int, str]) -> list[str]:
     """`--diff-base`: the pre-existing findings (counted, the most severe listed) and the
-    findings fixed since the base."""
+    findings fixed since the base (base findings have no artifact label)."""
     diff = result.diff
     assert diff is not None
-    labels = artifact_labels(result)  # base findings (`fixed`) have none: no label
     lines: list[str] = []
     base = cell(diff.short)
     pre = sorted((d for d in result.decided() if d.decision is Decision.PRE_EXISTING), key=sort_key)

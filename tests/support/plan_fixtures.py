@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from tests.support.images import DpkgPackage, write_docker_archive
 from tests.support.trivydb import (
@@ -113,11 +114,13 @@ def write_db(cache_dir: Path) -> Path:
     return write_trivy_db(cache_dir, vulns, LANG_ADVISORIES, OS_ADVISORIES)
 
 
-def _npm_entry(version: str, deps: dict[str, str] | None = None) -> dict[str, object]:
-    entry: dict[str, object] = {
+def npm_entry(version: str, deps: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+    """A `packages` entry of an npm lockfile v3: version, resolved, integrity, dependencies."""
+    entry: dict[str, Any] = {
         "version": version,
         "resolved": "https://registry.npmjs.org/x.tgz",
         "integrity": "sha512-AAAA",
+        **extra,
     }
     if deps:
         entry["dependencies"] = deps
@@ -135,13 +138,13 @@ def write_npm(directory: Path) -> Path:
         "requires": True,
         "packages": {
             "": {"name": "app", "version": "1.0.0", "dependencies": root_deps},
-            "node_modules/a": _npm_entry("1.0.0", {"c": "^1.0.0"}),
-            "node_modules/c": _npm_entry("1.0.0", {"minimist": "^1.2.0"}),
-            "node_modules/b": _npm_entry("1.0.0", {"minimist": "^1.2.0"}),
-            "node_modules/minimist": _npm_entry("1.2.0"),
-            "node_modules/qs": _npm_entry("1.9.0"),
-            "node_modules/ip": _npm_entry("2.0.0"),
-            "node_modules/lodash": _npm_entry("4.17.11"),
+            "node_modules/a": npm_entry("1.0.0", {"c": "^1.0.0"}),
+            "node_modules/c": npm_entry("1.0.0", {"minimist": "^1.2.0"}),
+            "node_modules/b": npm_entry("1.0.0", {"minimist": "^1.2.0"}),
+            "node_modules/minimist": npm_entry("1.2.0"),
+            "node_modules/qs": npm_entry("1.9.0"),
+            "node_modules/ip": npm_entry("2.0.0"),
+            "node_modules/lodash": npm_entry("4.17.11"),
         },
     }
     (directory / "package.json").write_text(

@@ -110,6 +110,27 @@ def write_db(
     return cache_dir
 
 
+def logging_trivy(tmp: Path, env: dict[str, str]) -> Path:
+    """Points `env`'s SCANGATE_TRIVY at a wrapper that appends each call's arguments (one
+    line) to `tmp/trivy.log`, then runs the real Trivy with them; the wrapper's path."""
+    wrapper = tmp / "bin" / "trivy"
+    wrapper.parent.mkdir(exist_ok=True)
+    log = tmp / "trivy.log"
+    wrapper.write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{VENV_BIN / "trivy"}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    env["SCANGATE_TRIVY"] = str(wrapper)
+    return wrapper
+
+
+def trivy_calls(tmp: Path, command: str) -> list[str]:
+    """The calls `logging_trivy` logged so far of one Trivy command (`fs`, `image`)."""
+    log = tmp / "trivy.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [line for line in lines if line.startswith(f"{command} ")]
+
+
 def fake_token() -> str:
     """Matches Trivy's `github-pat` rule (`ghp_` + 36 alphanumerics); built from pieces."""
     return "ghp" + "_" + "A1b2" * 9
